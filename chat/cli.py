@@ -1,0 +1,57 @@
+"""`chat-server`: parse settings, configure logs, pick the loop, serve until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from chat import log as chat_log
+from chat.server import ChatServer
+from chat.settings import Settings
+
+
+def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            if kind == "uvloop":
+                raise SystemExit(
+                    "--loop uvloop: uvloop is not installed (pip install 'chat[speed]')"
+                ) from None
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
+async def serve(settings: Settings) -> None:
+    server = ChatServer(settings)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = Settings.from_args(argv)
+    chat_log.configure(settings.log_level, settings.log_format)
+    loop = _new_loop(settings.loop)
+    structlog.get_logger("chat").info("server.loop", loop=type(loop).__module__)
+    try:
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            runner.run(serve(settings))
+    except OSError as err:
+        structlog.get_logger("chat").error("server.failed", error=str(err))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

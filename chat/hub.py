@@ -1,0 +1,291 @@
+"""The hub: nicks, rooms and every command's meaning. Pure logic, no I/O, no asyncio.
+
+The transport feeds it `(session, command)` pairs and `ProtocolError`s; the hub answers by
+queueing events on sessions (`Session.send`, `Room.broadcast`). Nothing here blocks: a full
+outbox makes its session a slow consumer, which the transport cuts outside the fan-out loop.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from chat.names import check_nick, check_room, fold
+from chat.protocol import PROTOCOL_VERSION
+from chat.protocol import commands as c
+from chat.protocol import events as e
+from chat.protocol.errors import (
+    BAD_COMMAND,
+    NICK_TAKEN,
+    NO_SUCH_NICK,
+    NOT_IN_ROOM,
+    NOT_REGISTERED,
+    ROOM_LIMIT,
+    TOO_MANY_ROOMS,
+    ProtocolError,
+)
+from chat.protocol.text import USAGE, TextCodec
+from chat.rooms import Room, fanout
+from chat.session import Session
+from chat.stats import Stats
+
+log = structlog.get_logger("chat.hub")
+
+GREETING = "welcome to chat! pick a nick (1-24 of A-Z a-z 0-9 _ - [ ] { } | ^):"
+MOTD = "type /help for commands; lines you type go to your current room."
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The core's limits; each is documented in docs/protocol.md."""
+
+    default_room: str = "#lobby"
+    max_rooms_per_client: int = 20
+    max_rooms: int = 10_000
+    max_topic: int = 300
+    list_limit: int = 100  # names in a /who reply, rooms in a /rooms reply
+
+
+class Hub:
+    def __init__(
+        self, limits: Limits | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.limits = limits or Limits()
+        self.clock = clock
+        self.nicks: dict[str, Session] = {}
+        self.rooms: dict[str, Room] = {}
+        self.stats = Stats()
+        self._handlers: dict[type, Callable[[Session, Any], None]] = {
+            c.Hello: self._hello,
+            c.Nick: self._nick,
+            c.Say: self._say,
+            c.Me: self._me,
+            c.Msg: self._msg,
+            c.Join: self._join,
+            c.Part: self._part,
+            c.Topic: self._topic,
+            c.Rooms: self._rooms,
+            c.Who: self._who,
+            c.Quit: self._quit,
+            c.Help: self._help,
+            c.Ping: self._ping,
+        }
+
+    # --- entry points used by the transport ----------------------------------------------
+    def connect(self, session: Session) -> None:
+        self.stats.connected()
+        session.send(e.Notice(GREETING, "greeting"))
+
+    def handle(self, session: Session, command: c.Command) -> None:
+        """Carry out one command; a ProtocolError becomes an error line to that client only."""
+        try:
+            if session.nick is None and not isinstance(command, _BEFORE_NICK):
+                if isinstance(command, c.Say) and isinstance(session.codec, TextCodec):
+                    command = c.Nick(command.text)  # a human's first plain line is their nick
+                else:
+                    raise ProtocolError(NOT_REGISTERED, "choose a nick first")
+            self._handlers[type(command)](session, command)
+        except ProtocolError as err:
+            self.error(session, err)
+
+    def error(self, session: Session, err: ProtocolError) -> None:
+        self.stats.errors[err.code] += 1
+        session.send(e.Error(err.code, err.message))
+
+    def disconnect(self, session: Session, reason: str, message: str = "") -> None:
+        """Forget a session: its rooms and its nick. Idempotent."""
+        if session.nick is None or self.nicks.get(session.folded) is not session:
+            return
+        nick = session.nick
+        del self.nicks[session.folded]
+        rooms = list(session.rooms.values())
+        session.rooms.clear()
+        session.current = None
+        neighbours: dict[Session, None] = {}
+        for room in rooms:
+            room.remove(session)
+            if not room.size:
+                self._drop_room(room)
+            else:
+                neighbours.update(dict.fromkeys(room.members()))
+        fanout(neighbours, e.Quitted(nick, message or reason))
+
+    # --- registration and nicks -----------------------------------------------------------
+    def _hello(self, s: Session, cmd: c.Hello) -> None:
+        if s.nick is not None:
+            raise ProtocolError(BAD_COMMAND, "already registered")
+        self._register(s, cmd.nick)
+
+    def _register(self, s: Session, nick: str) -> None:
+        nick = self._claim(nick)
+        s.nick, s.folded = nick, fold(nick)
+        self.nicks[s.folded] = s
+        self.stats.registered += 1
+        log.info(
+            "client.registered", conn_id=s.conn_id, peer=s.peer, nick=nick, dialect=s.codec.name
+        )
+        s.send(e.Welcome(nick, PROTOCOL_VERSION, MOTD))
+        self._join(s, c.Join(self.limits.default_room))
+
+    def _claim(self, nick: str, current: Session | None = None) -> str:
+        nick = check_nick(nick)
+        owner = self.nicks.get(fold(nick))
+        if owner is not None and owner is not current:
+            raise ProtocolError(NICK_TAKEN, f'nick "{nick}" is taken; pick another')
+        return nick
+
+    def _nick(self, s: Session, cmd: c.Nick) -> None:
+        if s.nick is None:
+            self._register(s, cmd.nick)
+            return
+        new = self._claim(cmd.nick, current=s)
+        old = s.nick
+        if new == old:
+            return
+        del self.nicks[s.folded]
+        s.nick, s.folded = new, fold(new)
+        self.nicks[s.folded] = s
+        log.info("nick.changed", conn_id=s.conn_id, peer=s.peer, nick=new, old=old)
+        targets: dict[Session, None] = {s: None}
+        for room in s.rooms.values():
+            targets.update(dict.fromkeys(room.members()))
+        fanout(targets, e.NickChanged(old, new))
+
+    # --- rooms ------------------------------------------------------------------------------
+    def _room_of(self, s: Session, name: str | None) -> Room:
+        """The room a command is about: the named one (which s must be in), or the current one."""
+        if name is None:
+            if s.current is None:
+                raise ProtocolError(NOT_IN_ROOM, "you are in no room; /join #room first")
+            return s.current
+        room = s.rooms.get(fold(check_room(name)))
+        if room is None:
+            raise ProtocolError(NOT_IN_ROOM, f"you are not in {check_room(name)}")
+        return room
+
+    def _join(self, s: Session, cmd: c.Join) -> None:
+        name = check_room(cmd.room)
+        key = fold(name)
+        room = s.rooms.get(key)
+        if room is not None:
+            s.current = room
+            s.send(e.Notice(f"{room.name} is now your current room", "current-room"))
+            return
+        if len(s.rooms) >= self.limits.max_rooms_per_client:
+            raise ProtocolError(
+                TOO_MANY_ROOMS, f"you are in {len(s.rooms)} rooms already; /part one first"
+            )
+        room = self.rooms.get(key)
+        if room is None:
+            if len(self.rooms) >= self.limits.max_rooms:
+                raise ProtocolError(
+                    ROOM_LIMIT, "the server has too many rooms; join an existing one"
+                )
+            room = self.rooms[key] = Room(name, key)
+            log.debug("room.created", room=name)
+        room.add(s)
+        s.rooms[key] = room
+        s.current = room
+        log.info("room.joined", conn_id=s.conn_id, nick=s.nick, room=room.name)
+        room.broadcast(e.Joined(room.name, s.nick or "", room.size))
+        if room.topic:
+            s.send(e.TopicIs(room.name, room.topic))
+        s.send(self._members(room))
+
+    def _part(self, s: Session, cmd: c.Part) -> None:
+        room = self._room_of(s, cmd.room)
+        room.broadcast(e.Parted(room.name, s.nick or "", cmd.reason, room.size - 1))
+        room.remove(s)
+        del s.rooms[room.folded]
+        if s.current is room:
+            s.current = next(reversed(s.rooms.values()), None)
+        log.info("room.parted", conn_id=s.conn_id, nick=s.nick, room=room.name)
+        if not room.size:
+            self._drop_room(room)
+
+    def _drop_room(self, room: Room) -> None:
+        # Empty rooms vanish with their topic (documented in docs/protocol.md).
+        del self.rooms[room.folded]
+        log.debug("room.removed", room=room.name)
+
+    def _topic(self, s: Session, cmd: c.Topic) -> None:
+        room = self._room_of(s, cmd.room)
+        if cmd.text is None:
+            s.send(e.TopicIs(room.name, room.topic))
+            return
+        if len(cmd.text) > self.limits.max_topic:
+            raise ProtocolError(
+                BAD_COMMAND, f"topics are at most {self.limits.max_topic} characters"
+            )
+        room.topic = cmd.text
+        room.broadcast(e.TopicIs(room.name, room.topic, s.nick))
+
+    def _rooms(self, s: Session, cmd: c.Rooms) -> None:
+        top = heapq.nlargest(self.limits.list_limit, self.rooms.values(), key=len)
+        infos = tuple(e.RoomInfo(r.name, r.size, r.topic) for r in top)
+        s.send(e.RoomList(infos, len(self.rooms)))
+
+    def _who(self, s: Session, cmd: c.Who) -> None:
+        if cmd.room is None:
+            room = self._room_of(s, None)
+        else:
+            name = check_room(cmd.room)
+            found = self.rooms.get(fold(name))
+            if found is None:
+                raise ProtocolError(NOT_IN_ROOM, f"there is no room {name}")
+            room = found
+        s.send(self._members(room))
+
+    def _members(self, room: Room) -> e.Members:
+        first = itertools.islice(
+            itertools.chain.from_iterable(room.groups.values()), self.limits.list_limit
+        )
+        return e.Members(room.name, tuple(m.nick or "" for m in first), room.size)
+
+    # --- messages ---------------------------------------------------------------------------
+    def _say(self, s: Session, cmd: c.Say) -> None:
+        self._post(s, cmd.room, cmd.text, action=False)
+
+    def _me(self, s: Session, cmd: c.Me) -> None:
+        self._post(s, cmd.room, cmd.text, action=True)
+
+    def _post(self, s: Session, room_name: str | None, text: str, *, action: bool) -> None:
+        room = self._room_of(s, room_name)
+        now = self.clock()
+        room.messages += 1
+        room.last_activity = now
+        self.stats.messages_received += 1
+        self.stats.deliveries += room.broadcast(
+            e.Message(room.name, s.nick or "", text, now, action), sender=s
+        )
+
+    def _msg(self, s: Session, cmd: c.Msg) -> None:
+        target = self.nicks.get(fold(cmd.to))
+        if target is None:
+            raise ProtocolError(NO_SUCH_NICK, f'nobody is called "{cmd.to}"')
+        event = e.Private(s.nick or "", target.nick or "", cmd.text, self.clock())
+        self.stats.messages_received += 1
+        self.stats.deliveries += fanout(
+            [target, s] if s.codec.echo and target is not s else [target], event
+        )
+
+    # --- the rest ---------------------------------------------------------------------------
+    def _quit(self, s: Session, cmd: c.Quit) -> None:
+        s.send(e.Bye("quit"))
+        self.disconnect(s, "quit", cmd.reason)
+        s.close("quit")
+
+    def _help(self, s: Session, cmd: c.Help) -> None:
+        s.send(e.HelpText(("commands:", *USAGE.values(), "//text sends a line starting with /")))
+
+    def _ping(self, s: Session, cmd: c.Ping) -> None:
+        s.send(e.Pong(cmd.token))
+
+
+_BEFORE_NICK = (c.Hello, c.Nick, c.Quit, c.Help, c.Ping)

@@ -1,0 +1,89 @@
+"""Commands: what a client asks for, independent of the dialect it was typed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """JSON dialect handshake: the first line of a program client."""
+
+    nick: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Nick:
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """A message to a room (the current room when `room` is None)."""
+
+    text: str
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    """An action (`/me waves`) in a room (the current room when `room` is None)."""
+
+    text: str
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """A private message to one nick."""
+
+    to: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    room: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """Show (text is None) or set the topic of a room (the current room when `room` is None)."""
+
+    room: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rooms:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    token: str = ""
+
+
+Command = Hello | Nick | Say | Me | Msg | Join | Part | Topic | Rooms | Who | Quit | Help | Ping

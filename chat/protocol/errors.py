@@ -1,0 +1,33 @@
+"""The protocol's one exception type and its stable error codes (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+# Stable, machine-readable error codes. Text clients see `! <code>: <message>`,
+# JSON clients see {"type": "error", "code": <code>, "message": <message>}.
+BAD_NICK = "bad-nick"
+NICK_TAKEN = "nick-taken"
+BAD_ROOM = "bad-room"
+UNKNOWN_COMMAND = "unknown-command"
+BAD_COMMAND = "bad-command"
+LINE_TOO_LONG = "line-too-long"
+BAD_UTF8 = "bad-utf8"
+BAD_JSON = "bad-json"
+BAD_VERSION = "bad-version"
+NOT_REGISTERED = "not-registered"
+NOT_IN_ROOM = "not-in-room"
+NO_SUCH_NICK = "no-such-nick"
+TOO_MANY_ROOMS = "too-many-rooms"
+ROOM_LIMIT = "room-limit"
+SERVER_FULL = "server-full"
+SLOW_CONSUMER = "slow-consumer"
+IDLE = "idle"
+SHUTDOWN = "shutdown"
+
+
+class ProtocolError(Exception):
+    """Bad input from one client. The connection carries on after the error line is sent."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

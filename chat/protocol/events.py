@@ -1,0 +1,138 @@
+"""Events: what the server tells clients. Codecs turn each one into bytes of their dialect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    nick: str
+    version: int
+    motd: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    room: str
+    nick: str
+    text: str
+    ts: float
+    action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Private:
+    sender: str
+    to: str
+    text: str
+    ts: float
+    action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    room: str
+    nick: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class Parted:
+    room: str
+    nick: str
+    reason: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class NickChanged:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quitted:
+    nick: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicIs:
+    """A topic was set (`by` is the setter) or queried (`by` is None)."""
+
+    room: str
+    topic: str
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    name: str
+    members: int
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    rooms: tuple[RoomInfo, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """The members of a room; `nicks` is capped (see docs/protocol.md), `total` is not."""
+
+    room: str
+    nicks: tuple[str, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class HelpText:
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Server information for one client (greeting, idle warning, shutdown...)."""
+
+    text: str
+    code: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    """The server is closing this connection; `reason` says why."""
+
+    reason: str
+
+
+Event = (
+    Welcome
+    | Message
+    | Private
+    | Joined
+    | Parted
+    | NickChanged
+    | Quitted
+    | TopicIs
+    | RoomList
+    | Members
+    | HelpText
+    | Error
+    | Notice
+    | Pong
+    | Bye
+)

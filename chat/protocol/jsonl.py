@@ -1,0 +1,127 @@
+"""The JSON lines dialect: one JSON object per line, each with a "type" (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chat.protocol import PROTOCOL_VERSION
+from chat.protocol import commands as c
+from chat.protocol import events as e
+from chat.protocol.errors import (
+    BAD_COMMAND,
+    BAD_JSON,
+    BAD_UTF8,
+    BAD_VERSION,
+    UNKNOWN_COMMAND,
+    ProtocolError,
+)
+from chat.protocol.sanitize import clean
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _str(obj: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise ProtocolError(BAD_COMMAND, f'"{obj["type"]}" needs a string field "{key}"')
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(BAD_COMMAND, f'field "{key}" must be a string')
+    return clean(value)
+
+
+def _req(obj: dict[str, Any], key: str) -> str:
+    value = _str(obj, key)
+    assert value is not None
+    return value
+
+
+def _hello(o: dict[str, Any]) -> c.Command:
+    version = o.get("version")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(BAD_VERSION, f"this server speaks protocol version {PROTOCOL_VERSION}")
+    return c.Hello(_req(o, "nick"), PROTOCOL_VERSION)
+
+
+_PARSE: dict[str, Callable[[dict[str, Any]], c.Command]] = {
+    "hello": _hello,
+    "say": lambda o: c.Say(_req(o, "text"), _str(o, "room", required=False)),
+    "me": lambda o: c.Me(_req(o, "text"), _str(o, "room", required=False)),
+    "msg": lambda o: c.Msg(_req(o, "to"), _req(o, "text")),
+    "nick": lambda o: c.Nick(_req(o, "nick")),
+    "join": lambda o: c.Join(_req(o, "room")),
+    "part": lambda o: c.Part(
+        _str(o, "room", required=False), _str(o, "reason", required=False) or ""
+    ),
+    "topic": lambda o: c.Topic(_str(o, "room", required=False), _str(o, "topic", required=False)),
+    "rooms": lambda o: c.Rooms(),
+    "who": lambda o: c.Who(_str(o, "room", required=False)),
+    "quit": lambda o: c.Quit(_str(o, "reason", required=False) or ""),
+    "help": lambda o: c.Help(),
+    "ping": lambda o: c.Ping(str(o.get("token", ""))[:64]),
+}
+
+
+def _event_dict(ev: e.Event) -> dict[str, Any]:
+    if isinstance(ev, e.Message):
+        return {"type": "message", "room": ev.room, "nick": ev.nick, "text": ev.text,
+                "ts": ev.ts, "action": ev.action}  # fmt: skip
+    if isinstance(ev, e.Private):
+        return {"type": "private", "from": ev.sender, "to": ev.to, "text": ev.text,
+                "ts": ev.ts, "action": ev.action}  # fmt: skip
+    if isinstance(ev, e.RoomList):
+        rooms = [{"name": r.name, "members": r.members, "topic": r.topic} for r in ev.rooms]
+        return {"type": "rooms", "rooms": rooms, "total": ev.total}
+    if isinstance(ev, e.Members):
+        return {"type": "who", "room": ev.room, "nicks": list(ev.nicks), "total": ev.total}
+    if isinstance(ev, e.HelpText):
+        return {"type": "help", "lines": list(ev.lines)}
+    kind, fields = _SIMPLE[type(ev)]
+    out: dict[str, Any] = {"type": kind}
+    for name in fields:
+        out[name] = getattr(ev, name)
+    return out
+
+
+_SIMPLE: dict[type[Any], tuple[str, tuple[str, ...]]] = {
+    e.Welcome: ("welcome", ("nick", "version", "motd")),
+    e.Joined: ("join", ("room", "nick", "members")),
+    e.Parted: ("part", ("room", "nick", "reason", "members")),
+    e.NickChanged: ("nick", ("old", "new")),
+    e.Quitted: ("quit", ("nick", "reason")),
+    e.TopicIs: ("topic", ("room", "topic", "by")),
+    e.Error: ("error", ("code", "message")),
+    e.Notice: ("notice", ("code", "text")),
+    e.Pong: ("pong", ("token",)),
+    e.Bye: ("bye", ("reason",)),
+}
+
+
+class JsonCodec:
+    name = "json"
+    echo = True
+
+    def decode(self, line: bytes) -> c.Command | None:
+        if not line.strip():
+            return None
+        try:
+            obj = json.loads(line)
+        except UnicodeDecodeError:
+            raise ProtocolError(BAD_UTF8, "line is not valid UTF-8; it was dropped") from None
+        except ValueError:
+            raise ProtocolError(BAD_JSON, "line is not valid JSON; it was dropped") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            raise ProtocolError(BAD_JSON, 'each line must be a JSON object with a string "type"')
+        parse = _PARSE.get(obj["type"])
+        if parse is None:
+            raise ProtocolError(UNKNOWN_COMMAND, f'unknown command type "{obj["type"][:32]}"')
+        return parse(obj)
+
+    def encode(self, event: e.Event) -> bytes:
+        return (_dumps(_event_dict(event)) + "\n").encode()
+
+
+JSON = JsonCodec()

@@ -1,0 +1,25 @@
+"""Strip terminal control characters from text that will be shown to other people.
+
+Whole ANSI sequences (CSI ``ESC [ ... final`` and OSC ``ESC ] ... BEL``) are removed first, then
+every remaining C0 control except TAB, DEL, every C1 control, and the Unicode bidi embedding,
+override and isolate controls. Nobody can move another user's cursor, recolour or retitle their
+terminal, ring their bell, or reverse the visual order of a line.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+")
+
+
+def clean(text: str) -> str:
+    """Return `text` without escape sequences or control characters (TAB is kept)."""
+    if "\x1b" in text:
+        text = _SEQUENCES.sub("", text)
+    return _CONTROLS.sub("", text)
+
+
+def has_controls(text: str) -> bool:
+    return _CONTROLS.search(text) is not None

@@ -1,0 +1,77 @@
+"""A room: its members grouped by dialect, so a message is encoded once per dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from chat.protocol.codec import Codec
+from chat.protocol.events import Event
+from chat.session import Session
+
+
+class Room:
+    __slots__ = ("folded", "groups", "last_activity", "messages", "name", "size", "topic")
+
+    def __init__(self, name: str, folded: str) -> None:
+        self.name = name
+        self.folded = folded
+        self.topic = ""
+        # One insertion-ordered set of sessions per codec: fan-out encodes once per group.
+        self.groups: dict[Codec, dict[Session, None]] = {}
+        self.size = 0
+        self.messages = 0
+        self.last_activity = 0.0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __contains__(self, session: Session) -> bool:
+        group = self.groups.get(session.codec)
+        return group is not None and session in group
+
+    def add(self, session: Session) -> None:
+        self.groups.setdefault(session.codec, {})[session] = None
+        self.size += 1
+
+    def remove(self, session: Session) -> None:
+        group = self.groups[session.codec]
+        del group[session]
+        if not group:
+            del self.groups[session.codec]
+        self.size -= 1
+
+    def members(self) -> list[Session]:
+        return [s for group in self.groups.values() for s in group]
+
+    def broadcast(self, event: Event, sender: Session | None = None) -> int:
+        """Queue `event` for every member; `sender` is skipped by dialects without echo.
+
+        Returns the number of deliveries. MUST NOT block and MUST NOT change any room: it only
+        appends to outboxes (a member that overflows is cut later, outside this loop).
+        """
+        delivered = 0
+        for codec, group in self.groups.items():
+            data = codec.encode(event)
+            if codec.echo or sender is None or sender not in group:
+                for member in group:
+                    member.push(data)
+                delivered += len(group)
+            else:
+                for member in group:
+                    if member is not sender:
+                        member.push(data)
+                delivered += len(group) - 1
+        return delivered
+
+
+def fanout(sessions: Iterable[Session], event: Event) -> int:
+    """Queue `event` for each session, encoding it once per dialect."""
+    cache: dict[Codec, bytes] = {}
+    count = 0
+    for session in sessions:
+        data = cache.get(session.codec)
+        if data is None:
+            data = cache[session.codec] = session.codec.encode(event)
+        session.push(data)
+        count += 1
+    return count

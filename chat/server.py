@@ -1,0 +1,182 @@
+"""The asyncio layer: accept connections, move bytes between sockets and the hub, shut down.
+
+Each connection gets one handler task (the reader). Output never goes through that task: see
+`chat.connection` and `chat.flusher`. Idle clients are found by one sweeper task (`chat.idle`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+import structlog
+
+from chat import idle
+from chat.connection import Client
+from chat.flusher import Flusher
+from chat.hub import Hub, Limits
+from chat.protocol import events as e
+from chat.protocol.codec import is_json_hello
+from chat.protocol.errors import IDLE, LINE_TOO_LONG, SERVER_FULL, ProtocolError
+from chat.protocol.jsonl import JSON
+from chat.protocol.lines import TOO_LONG, LineSplitter
+from chat.settings import Settings
+from chat.stats import Stats
+
+log = structlog.get_logger("chat.server")
+
+READ_SIZE = 64 * 1024
+
+
+class ChatServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.hub = Hub(
+            Limits(
+                default_room=settings.default_room,
+                max_rooms_per_client=settings.max_rooms_per_client,
+                max_rooms=settings.max_rooms,
+            )
+        )
+        self.clients: dict[int, Client] = {}
+        self._ids = itertools.count(1)
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.flusher: Flusher
+        self.port = 0
+
+    @property
+    def stats(self) -> Stats:
+        return self.hub.stats
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.flusher = Flusher(self._loop)
+        self._server = await asyncio.start_server(
+            self._serve, self.settings.host, self.settings.port, limit=READ_SIZE, backlog=4096
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._sweeper = asyncio.create_task(
+            idle.run_sweeper(
+                self.clients.values, self.settings.idle_timeout, self._warn_idle, self._cut_idle
+            )
+        )
+        log.info("server.started", host=self.settings.host, port=self.port)
+
+    # --- one connection ----------------------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self._loop is not None
+        peer = _peer(writer.get_extra_info("peername"))
+        if len(self.clients) >= self.settings.max_clients or self._server is None:
+            self.stats.refused += 1
+            log.warning("client.refused", peer=peer, reason=SERVER_FULL)
+            writer.write(f"! {SERVER_FULL}: the server is full; try again later\n".encode())
+            writer.close()
+            self._loop.call_later(1.0, writer.transport.abort)
+            return
+        conn_id = next(self._ids)
+        client = Client(self, writer, conn_id, peer, self._loop.time())
+        client.task = asyncio.current_task()
+        self.clients[conn_id] = client
+        log.info("client.connected", conn_id=conn_id, peer=peer)
+        self.hub.connect(client)
+        splitter = LineSplitter(self.settings.max_line)
+        reason = "eof"
+        try:
+            while not client.closing:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    break
+                client.last_seen = self._loop.time()
+                client.warned = False
+                for line in splitter.feed(data):
+                    self._line(client, line)
+                    if client.closing:
+                        break
+        except (ConnectionError, OSError):
+            reason = "reset"
+        finally:
+            if not client.closing:
+                client.end(reason, None)
+            self.forget(client, client.reason or reason)
+
+    def _line(self, client: Client, line: bytes | object) -> None:
+        hub = self.hub
+        if line is TOO_LONG:
+            limit = self.settings.max_line
+            hub.error(
+                client,
+                ProtocolError(LINE_TOO_LONG, f"lines are at most {limit} bytes; it was dropped"),
+            )
+            return
+        assert isinstance(line, bytes)
+        if client.nick is None and is_json_hello(line):
+            client.codec = JSON
+        try:
+            command = client.codec.decode(line)
+        except ProtocolError as err:
+            hub.error(client, err)
+            return
+        if command is not None:
+            hub.handle(client, command)
+
+    def forget(self, client: Client, reason: str) -> None:
+        """Remove a client from the hub and the table. Idempotent; runs outside fan-out loops."""
+        if self.clients.pop(client.conn_id, None) is None:
+            return
+        nick = client.nick
+        self.hub.disconnect(client, reason)
+        self.stats.disconnected(reason)
+        log.info(
+            "client.disconnected",
+            conn_id=client.conn_id,
+            peer=client.peer,
+            nick=nick,
+            reason=reason,
+        )
+
+    # --- idle ---------------------------------------------------------------------------------
+    def _warn_idle(self, client: Any) -> None:
+        left = self.settings.idle_timeout * 0.2
+        client.send(
+            e.Notice(f"you have been idle; you will be disconnected in {left:.0f}s", "idle-warning")
+        )
+
+    def _cut_idle(self, client: Any) -> None:
+        log.info("client.idle", conn_id=client.conn_id, nick=client.nick)
+        client.end(
+            IDLE, e.Error(IDLE, f"idle for {self.settings.idle_timeout:.0f}s; disconnecting")
+        )
+
+    # --- shutdown -----------------------------------------------------------------------------
+    async def shutdown(self) -> None:
+        """Stop accepting, tell every client, flush within `shutdown_timeout`, then abort."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        log.info("server.stopping", clients=len(self.clients))
+        timeout = self.settings.shutdown_timeout
+        tasks = [c.task for c in self.clients.values() if c.task is not None]
+        for client in list(self.clients.values()):
+            client.end("shutdown", e.Bye("server shutting down"), grace=timeout)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout + 1.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        with contextlib.suppress(Exception):
+            await server.wait_closed()
+        log.info("server.stopped", stats_connections=self.stats.connections)
+
+
+def _peer(addr: Any) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"{addr[0]}:{addr[1]}"
+    return str(addr)

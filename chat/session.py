@@ -1,0 +1,57 @@
+"""A session: one client as the core sees it. No I/O; the transport subclasses it.
+
+The core only ever calls `push` (queue bytes for this client) and `close` (end this client,
+after flushing what is queued). The transport decides how bytes reach the socket.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat.outbox import Outbox
+from chat.protocol.codec import Codec
+from chat.protocol.events import Event
+from chat.protocol.text import TEXT
+
+if TYPE_CHECKING:
+    from chat.rooms import Room
+
+
+class Session(Outbox):
+    __slots__ = ("closing", "codec", "conn_id", "current", "folded", "nick", "peer", "rooms")
+
+    def __init__(self, conn_id: int, peer: str, max_messages: int, max_bytes: int) -> None:
+        super().__init__(max_messages, max_bytes)
+        self.conn_id = conn_id
+        self.peer = peer
+        self.codec: Codec = TEXT  # until the first line says otherwise
+        self.nick: str | None = None
+        self.folded = ""
+        self.rooms: dict[str, Room] = {}  # folded name -> room, in join order
+        self.current: Room | None = None
+        self.closing = False
+
+    def send(self, event: Event) -> None:
+        """Encode `event` in this session's dialect and queue it."""
+        self.push(self.codec.encode(event))
+
+    def push(self, data: bytes) -> None:
+        """Queue bytes for this client; on overflow the client is cut as a slow consumer."""
+        if self.closing:
+            return
+        if not self.put(data):
+            self.overflow()
+            return
+        self.wake()
+
+    # --- hooks for the transport -------------------------------------------------------
+    def wake(self) -> None:
+        """Called after bytes were queued: arrange for them to be written."""
+
+    def overflow(self) -> None:
+        """Called when the outbox is full: cut this client as a slow consumer."""
+        self.closing = True
+
+    def close(self, reason: str) -> None:
+        """End this client after flushing what is queued. Must not touch rooms synchronously."""
+        self.closing = True

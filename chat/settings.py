@@ -1,0 +1,77 @@
+"""The one settings object. Every field is a CLI flag (`--max-line`) and an environment
+variable (`CHAT_MAX_LINE`); the flag wins over the variable, the variable over the default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+
+def _opt(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _opt("127.0.0.1", "address to listen on")
+    port: int = _opt(7000, "TCP port to listen on (0 picks a free one)")
+    max_clients: int = _opt(10_000, "connections held at once; more are refused with server-full")
+    max_line: int = _opt(4096, "longest line accepted, in bytes; longer lines are rejected")
+    queue_messages: int = _opt(
+        2048, "outbound queue per client, in messages (slow consumer past it)"
+    )
+    queue_bytes: int = _opt(
+        256 * 1024, "outbound queue per client, in bytes (slow consumer past it)"
+    )
+    idle_timeout: float = _opt(300.0, "seconds of silence before a client is cut (warned at 80%%)")
+    shutdown_timeout: float = _opt(
+        5.0, "seconds to flush queued output on shutdown before aborting"
+    )
+    default_room: str = _opt("#lobby", "room every client joins after choosing a nick")
+    max_rooms_per_client: int = _opt(20, "rooms one client may be in at once")
+    max_rooms: int = _opt(10_000, "rooms on the server at once")
+    log_level: str = _opt("info", "log level", ["debug", "info", "warning", "error"])
+    log_format: str = _opt(
+        "auto", "log format (auto: pretty on a TTY, else JSON)", ["auto", "json", "pretty"]
+    )
+    loop: str = _opt(
+        "auto", "event loop (auto: uvloop when installed)", ["auto", "asyncio", "uvloop"]
+    )
+
+    @classmethod
+    def parser(
+        cls, environ: Mapping[str, str] | None = None, prog: str = "chat-server"
+    ) -> argparse.ArgumentParser:
+        env = os.environ if environ is None else environ
+        parser = argparse.ArgumentParser(
+            prog=prog,
+            description="asyncio TCP chat server: text for netcat, JSON lines for programs",
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        for f in fields(cls):
+            kind = type(f.default) if f.default is not MISSING else str
+            var = "CHAT_" + f.name.upper()
+            default = f.default
+            if var in env:
+                try:
+                    default = kind(env[var])
+                except ValueError:
+                    parser.error(f"{var}={env[var]!r} is not a valid {kind.__name__}")
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                type=kind,
+                default=default,
+                choices=f.metadata["choices"],
+                help=f"{f.metadata['help']} [env {var}]",
+            )
+        return parser
+
+    @classmethod
+    def from_args(
+        cls, argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        ns = cls.parser(environ).parse_args(argv)
+        return cls(**vars(ns))
