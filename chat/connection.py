@@ -93,9 +93,12 @@ class Client(Session):
 
     # --- ending ------------------------------------------------------------------------------
     def end(self, reason: str, last: Event | None, grace: float = CLOSE_GRACE) -> None:
-        """Stop this client: flush what is queued plus `last`, close, abort after `grace`.
+        """Stop this client: flush what is queued plus `last`, half-close, abort after `grace`.
 
-        Safe to call from inside a fan-out loop: rooms are left on the next loop pass.
+        A lingering close: we send FIN after the last bytes and keep reading (and discarding)
+        until the peer closes too, because closing a socket with unread input makes the kernel
+        send RST, and the peer may lose the lines we just wrote. Safe to call from inside a
+        fan-out loop: rooms are left on the next loop pass.
         """
         if self.closing:
             return
@@ -106,8 +109,12 @@ class Client(Session):
             pending = self.take() if self._chunks else b""
             if last is not None:
                 pending += self.codec.encode(last)
-            if pending:
-                transport.write(pending)
-            transport.close()
-            asyncio.get_running_loop().call_later(grace, transport.abort)
+            try:
+                if pending:
+                    transport.write(pending)
+                transport.write_eof()
+            except OSError:  # the peer is already gone
+                transport.abort()
+            else:
+                asyncio.get_running_loop().call_later(grace, transport.abort)
         asyncio.get_running_loop().call_soon(self.server.forget, self, reason)

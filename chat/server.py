@@ -28,6 +28,8 @@ from chat.stats import Stats
 log = structlog.get_logger("chat.server")
 
 READ_SIZE = 64 * 1024
+REFUSAL_GRACE = 1.0
+"""Seconds a refused connection gets to read its refusal before it is aborted."""
 
 
 class ChatServer:
@@ -73,9 +75,13 @@ class ChatServer:
         if len(self.clients) >= self.settings.max_clients or self._server is None:
             self.stats.refused += 1
             log.warning("client.refused", peer=peer, reason=SERVER_FULL)
-            writer.write(f"! {SERVER_FULL}: the server is full; try again later\n".encode())
-            writer.close()
-            self._loop.call_later(1.0, writer.transport.abort)
+            try:
+                writer.write(f"! {SERVER_FULL}: the server is full; try again later\n".encode())
+                writer.write_eof()
+            except OSError:
+                writer.transport.abort()
+            else:
+                await _linger(reader, writer, REFUSAL_GRACE)
             return
         conn_id = next(self._ids)
         client = Client(self, writer, conn_id, peer, self._loop.time())
@@ -86,10 +92,12 @@ class ChatServer:
         splitter = LineSplitter(self.settings.max_line)
         reason = "eof"
         try:
-            while not client.closing:
+            while True:
                 data = await reader.read(READ_SIZE)
                 if not data:
                     break
+                if client.closing:
+                    continue  # lingering close: discard input until the peer closes
                 client.last_seen = self._loop.time()
                 client.warned = False
                 for line in splitter.feed(data):
@@ -101,6 +109,7 @@ class ChatServer:
         finally:
             if not client.closing:
                 client.end(reason, None)
+            writer.close()
             self.forget(client, client.reason or reason)
 
     def _line(self, client: Client, line: bytes | object) -> None:
@@ -174,6 +183,17 @@ class ChatServer:
         with contextlib.suppress(Exception):
             await server.wait_closed()
         log.info("server.stopped", stats_connections=self.stats.connections)
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, grace: float) -> None:
+    """After our FIN, discard input until the peer closes (or `grace` passes), then close."""
+    try:
+        async with asyncio.timeout(grace):
+            while await reader.read(READ_SIZE):
+                pass
+    except (TimeoutError, ConnectionError, OSError):
+        pass
+    writer.transport.abort()
 
 
 def _peer(addr: Any) -> str:
