@@ -28,6 +28,8 @@ from chat.stats import Stats
 log = structlog.get_logger("chat.server")
 
 READ_SIZE = 64 * 1024
+SHUTDOWN_LINGER = 0.5
+"""On shutdown, seconds a flushed client gets to close its side before its socket is closed."""
 REFUSAL_GRACE = 1.0
 """Seconds a refused connection gets to read its refusal before it is aborted."""
 
@@ -171,18 +173,34 @@ class ChatServer:
             self._sweeper.cancel()
         log.info("server.stopping", clients=len(self.clients))
         timeout = self.settings.shutdown_timeout
-        tasks = [c.task for c in self.clients.values() if c.task is not None]
-        for client in list(self.clients.values()):
+        clients = list(self.clients.values())
+        for client in clients:
             client.end("shutdown", e.Bye("server shutting down"), grace=timeout)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout + 1.0)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await self._drain_all(clients, timeout)
         with contextlib.suppress(Exception):
             await server.wait_closed()
         log.info("server.stopped", stats_connections=self.stats.connections)
+
+    async def _drain_all(self, clients: list[Client], timeout: float) -> None:
+        """Wait until every client has its output handed to the kernel (then `SHUTDOWN_LINGER`
+        more for it to close its side), or `timeout` passes; abort whoever is left."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        flushed: dict[Client, float] = {}
+        pending = {c.task for c in clients if c.task is not None and not c.task.done()}
+        while pending and loop.time() < deadline:
+            _, pending = await asyncio.wait(pending, timeout=0.05)
+            now = loop.time()
+            for client in clients:
+                transport = client.writer.transport
+                if client.task not in pending or transport.get_write_buffer_size():
+                    continue
+                if now - flushed.setdefault(client, now) >= SHUTDOWN_LINGER:
+                    transport.abort()  # the kernel still sends what it holds, then FIN
+        for client in clients:
+            client.writer.transport.abort()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
 
 
 async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, grace: float) -> None:

@@ -142,3 +142,71 @@ class JsonClient(LineClient):
             return await asyncio.wait_for(scan(), timeout)
         except (TimeoutError, EOFError) as err:
             raise AssertionError(f"no {kind!r} event; saw {seen!r}") from err
+
+
+class ServerProcess:
+    """`chat-server` as a real child process; its JSON log lines are collected as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.logs: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._collect())
+        self.port = 0
+
+    @classmethod
+    async def start(cls, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        import os
+        import sys
+
+        full_env = {**os.environ, **(env or {})}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chat", "--port", "0", "--log-format", "json", *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, env=full_env,
+        )  # fmt: skip
+        server = cls(proc)
+        started = await server.log_event("server.started")
+        server.port = int(started["port"])
+        return server
+
+    async def _collect(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            try:
+                self.logs.append(json.loads(raw))
+            except ValueError:
+                self.logs.append({"event": "raw", "line": raw.decode(errors="replace")})
+            self._changed.set()
+        self._changed.set()
+
+    async def log_event(
+        self,
+        name: str,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = TIMEOUT,
+    ) -> dict[str, Any]:
+        """Wait until the server has logged event `name` (matching `where`)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for entry in self.logs:
+                    if entry.get("event") == name and (where is None or where(entry)):
+                        return entry
+                if self._reader.done():
+                    raise AssertionError(f"server exited without logging {name}: {self.logs}")
+                self._changed.clear()
+                await self._changed.wait()
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    async def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await self._reader
+        return code
