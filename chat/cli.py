@@ -32,11 +32,21 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
 async def serve(settings: Settings) -> None:
     server = ChatServer(settings)
     await server.start()
+    sidecar = None
+    if settings.stats_port:  # the HTTP stats sidecar, on this same loop (chat.sidecar)
+        try:
+            from chat.sidecar.embed import Sidecar
+        except ImportError as err:
+            raise SystemExit(f"--stats-port needs pip install 'chat[stats]': {err}") from None
+        sidecar = Sidecar(server, settings.stats_host, settings.stats_port)
+        await sidecar.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if sidecar is not None:
+        await sidecar.stop()
     await server.shutdown()
 
 

@@ -37,6 +37,10 @@ class Settings:
     log_format: str = _opt(
         "auto", "log format (auto: pretty on a TTY, else JSON)", ["auto", "json", "pretty"]
     )
+    stats_port: int = _opt(
+        0, "serve the HTTP stats sidecar on this port (0: off); needs the stats extra"
+    )
+    stats_host: str = _opt("127.0.0.1", "address the stats sidecar listens on")
     loop: str = _opt(
         "auto", "event loop (auto: uvloop when installed)", ["auto", "asyncio", "uvloop"]
     )

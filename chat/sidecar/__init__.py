@@ -1,0 +1,9 @@
+"""The stats sidecar: a FastAPI app over the server's O(1) counters (`chat.stats`).
+
+- `view`: what the endpoints read (`LocalView` over the hub; bounded work per request)
+- `models`: typed response bodies (they make `/openapi.json`)
+- `app`: the endpoints; `metrics`: Prometheus text; `page`: the live HTML page at `/`
+- `embed`: `Sidecar`, uvicorn driven from the chat server's own event loop
+
+Importing this package needs the `stats` extra (fastapi, uvicorn, prometheus-client).
+"""

@@ -1,0 +1,71 @@
+"""`/metrics`: the snapshot in Prometheus text format, built only when scraped.
+
+A custom collector reads one `Snapshot` per scrape: nothing is updated per message, and each
+app gets its own registry (no process-global state, so several servers can share a process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from chat.stats import Snapshot
+
+
+class ChatCollector(Collector):
+    def __init__(self, snap: Callable[[], Snapshot]) -> None:
+        self._snap = snap
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._snap()
+        yield _gauge("chat_connections", "TCP connections held now", s.connections)
+        yield _gauge("chat_connections_peak", "Most connections held at once", s.peak_connections)
+        yield _counter("chat_connections_accepted", "Connections accepted", s.accepted)
+        yield _counter("chat_connections_refused", "Connections refused (server-full)", s.refused)
+        yield _counter("chat_clients_registered", "Clients that chose a nick", s.registered)
+        yield _gauge("chat_rooms", "Rooms that exist now", s.rooms)
+        yield _counter(
+            "chat_messages_received", "Room and private messages received", s.messages_received
+        )
+        yield _counter(
+            "chat_messages_delivered", "Message copies queued for recipients", s.deliveries
+        )
+        disconnects = CounterMetricFamily(
+            "chat_disconnects", "Connections closed, by reason", labels=["reason"]
+        )
+        for reason, n in sorted(s.disconnects.items()):
+            disconnects.add_metric([reason], n)
+        yield disconnects
+        errors = CounterMetricFamily(
+            "chat_errors", "Errors sent to clients, by code", labels=["code"]
+        )
+        for code, n in sorted(s.errors.items()):
+            errors.add_metric([code], n)
+        yield errors
+        yield _gauge("chat_start_time_seconds", "Server start time, Unix seconds", s.started)
+        yield _gauge("chat_uptime_seconds", "Seconds since the server started", s.uptime)
+        yield _gauge("chat_event_loop_lag_seconds", "Latest event loop lag", s.loop_lag)
+        yield _gauge(
+            "chat_event_loop_lag_max_seconds", "Largest loop lag of the last 10 s", s.loop_lag_max
+        )
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def registry_for(snap: Callable[[], Snapshot]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ChatCollector(snap))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

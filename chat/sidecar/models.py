@@ -1,0 +1,145 @@
+"""The sidecar's response bodies. Every field is typed and described, so `/openapi.json` and
+`/docs` document the whole API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chat.stats import RoomSnapshot, Snapshot
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Health(_Model):
+    status: Literal["ok"] = Field(description="always `ok` when the server answers")
+    uptime_seconds: float = Field(ge=0, description="seconds since the chat server started")
+
+
+class Rate(_Model):
+    total: int = Field(ge=0, description="count since the server started")
+    per_second: float = Field(ge=0, description="rate over the last sampling tick (about 1 s)")
+
+
+class Connections(_Model):
+    current: int = Field(ge=0, description="TCP connections held now (registered or not)")
+    peak: int = Field(ge=0, description="most connections held at once since start")
+    accepted_total: int = Field(ge=0, description="connections accepted since start")
+    refused_total: int = Field(ge=0, description="connections refused with server-full")
+    registered_total: int = Field(ge=0, description="nicks chosen (clients registered)")
+
+
+class Messages(_Model):
+    received: Rate = Field(description="room messages, actions and private messages sent")
+    delivered: Rate = Field(description="copies queued for recipients (one per recipient)")
+
+
+class Disconnects(_Model):
+    slow_consumer: int = Field(ge=0, description="clients cut because their queue overflowed")
+    idle: int = Field(ge=0, description="clients cut for silence (--idle-timeout)")
+    by_reason: dict[str, int] = Field(
+        description="every disconnect by reason: quit, eof, reset, idle, slow-consumer, shutdown"
+    )
+
+
+class EventLoop(_Model):
+    lag_seconds: float = Field(ge=0, description="latest measured event loop lag")
+    lag_max_seconds: float = Field(ge=0, description="largest lag over the last 10 samples")
+
+
+class StatsOut(_Model):
+    nodes: int = Field(ge=1, description="chat server processes these numbers cover")
+    started: float = Field(description="server start time, Unix seconds")
+    uptime_seconds: float = Field(ge=0, description="seconds since start")
+    connections: Connections
+    rooms: int = Field(ge=0, description="rooms that exist now")
+    messages: Messages
+    disconnects: Disconnects
+    errors: dict[str, int] = Field(
+        description="errors sent to clients by code (bad-nick, line-too-long, ...)"
+    )
+    event_loop: EventLoop
+
+    @classmethod
+    def of(cls, s: Snapshot) -> StatsOut:
+        return cls(
+            nodes=s.nodes,
+            started=s.started,
+            uptime_seconds=s.uptime,
+            connections=Connections(
+                current=max(0, s.connections),
+                peak=s.peak_connections,
+                accepted_total=s.accepted,
+                refused_total=s.refused,
+                registered_total=s.registered,
+            ),
+            rooms=s.rooms,
+            messages=Messages(
+                received=Rate(total=s.messages_received, per_second=s.received_per_second),
+                delivered=Rate(total=s.deliveries, per_second=s.delivered_per_second),
+            ),
+            disconnects=Disconnects(
+                slow_consumer=s.disconnects.get("slow-consumer", 0),
+                idle=s.disconnects.get("idle", 0),
+                by_reason=dict(s.disconnects),
+            ),
+            errors=dict(s.errors),
+            event_loop=EventLoop(lag_seconds=s.loop_lag, lag_max_seconds=s.loop_lag_max),
+        )
+
+
+class Room(_Model):
+    name: str = Field(description="room name as first written, with its #")
+    members: int = Field(ge=0, description="members now")
+    topic: str = Field(description="topic, empty when none")
+    messages_total: int = Field(ge=0, description="messages and actions posted since created")
+    messages_per_second: float | None = Field(
+        ge=0,
+        description="posting rate since the previous look at this room (at least 1 s ago); "
+        "null the first time a room is looked at",
+    )
+    last_activity: float | None = Field(
+        description="Unix seconds of the last message or action; null if none yet"
+    )
+
+    @classmethod
+    def of(cls, r: RoomSnapshot) -> Room:
+        return cls(
+            name=r.name,
+            members=r.members,
+            topic=r.topic,
+            messages_total=r.messages,
+            messages_per_second=r.messages_per_second,
+            last_activity=r.last_activity,
+        )
+
+
+class Page(_Model):
+    total: int = Field(ge=0, description="items in all pages")
+    offset: int = Field(ge=0, description="index of this page's first item")
+    limit: int = Field(ge=1, description="most items a page holds")
+
+
+class RoomPage(Page):
+    items: list[Room]
+
+
+class Member(_Model):
+    nick: str
+    dialect: str = Field(description="wire dialect of the client: text or json")
+
+
+class MemberPage(Page):
+    items: list[Member] = Field(description="members, in join order within each dialect")
+
+
+class RoomDetail(Room):
+    member_list: MemberPage = Field(description="one page of members (?offset=&limit=)")
+
+
+class Error(_Model):
+    error: str = Field(description="machine-readable code, e.g. no-such-room")
+    message: str = Field(description="human-readable explanation")

@@ -1,0 +1,98 @@
+"""What the sidecar reads: a `StatsView` answers every question an endpoint asks.
+
+`LocalView` reads one in-process hub. Its costs: `snapshot()` is O(1) (plus the handful of
+disconnect reasons and error codes), a page of rooms is O(offset + limit) in creation order
+or O(rooms * log(page)) biggest first, and a page of members is O(offset + limit). Nothing
+walks the connections. A cluster-wide view (NATS) can implement the same protocol by merging
+the nodes' snapshots with `chat.stats.merge` and `merge_rooms`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from chat.hub import Hub
+from chat.names import fold
+from chat.rooms import Room
+from chat.stats import RoomRates, RoomSnapshot, Sampler, Snapshot, snapshot
+
+Order = Literal["created", "members"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    nick: str
+    dialect: str
+
+
+class StatsView(Protocol):
+    def snapshot(self) -> Snapshot: ...
+
+    def room_count(self) -> int: ...
+
+    def rooms(self, offset: int, limit: int, order: Order) -> list[RoomSnapshot]: ...
+
+    def room(self, folded: str) -> RoomSnapshot | None: ...
+
+    def members(self, folded: str, offset: int, limit: int) -> list[MemberInfo]: ...
+
+
+class LocalView:
+    """The numbers of the hub running in this process."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        sampler: Sampler | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hub = hub
+        self.sampler = sampler or Sampler(hub.stats)
+        self.room_rates = RoomRates()
+        self.clock = clock
+
+    def snapshot(self) -> Snapshot:
+        return snapshot(self.hub.stats, len(self.hub.rooms), self.sampler)
+
+    def room_count(self) -> int:
+        return len(self.hub.rooms)
+
+    def rooms(self, offset: int, limit: int, order: Order) -> list[RoomSnapshot]:
+        rooms = self.hub.rooms.values()
+        if order == "members":
+            top = heapq.nlargest(offset + limit, rooms, key=len)
+            chosen = top[offset:]
+        else:
+            chosen = list(itertools.islice(rooms, offset, offset + limit))
+        now = self.clock()
+        return [self._snap(r, now) for r in chosen]
+
+    def room(self, folded: str) -> RoomSnapshot | None:
+        room = self.hub.rooms.get(fold(folded))
+        return None if room is None else self._snap(room, self.clock())
+
+    def members(self, folded: str, offset: int, limit: int) -> list[MemberInfo]:
+        room = self.hub.rooms.get(fold(folded))
+        if room is None:
+            return []
+        every = itertools.chain.from_iterable(room.groups.values())
+        return [
+            MemberInfo(s.nick or "", s.codec.name)
+            for s in itertools.islice(every, offset, offset + limit)
+        ]
+
+    def _snap(self, room: Room, now: float) -> RoomSnapshot:
+        return RoomSnapshot(
+            name=room.name,
+            folded=room.folded,
+            members=room.size,
+            topic=room.topic,
+            messages=room.messages,
+            messages_per_second=self.room_rates.rate(room.folded, room, room.messages, now),
+            last_activity=room.last_activity or None,
+        )
