@@ -104,6 +104,13 @@ async def test_too_many_rooms_and_room_limit() -> None:
         await json_error(j, "room-limit", type="join", room="#d")
         await j.send_json(type="join", room="#a")  # existing rooms can still be joined
         assert (await j.event("join"))["room"] == "#a"
+        await json_error(j, "too-many-rooms", type="join", room="#b")
+        await t.send("/part #b")
+        await t.expect("left #b")  # #b is gone: 3 rooms; k makes it 4 again
+        k = await TextClient.login(srv.port, "k")
+        await k.send("/join #f")
+        await k.expect(r"^\* #f \(1\)")
+        await text_error(t, "/join #e", "room-limit")
 
 
 async def test_over_long_line_is_dropped_and_the_connection_carries_on(server: ChatServer) -> None:
