@@ -32,6 +32,7 @@ class Client(Session):
     __slots__ = (
         "_writer_task",
         "dirty",
+        "ip",
         "last_seen",
         "reason",
         "server",
@@ -51,6 +52,7 @@ class Client(Session):
         self.last_seen = now
         self.warned = False
         self.reason = ""
+        self.ip = ""
         self.task: asyncio.Task[None] | None = None
         self._writer_task: asyncio.Task[None] | None = None
 

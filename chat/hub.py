@@ -26,6 +26,7 @@ from chat.protocol.errors import (
     NO_SUCH_NICK,
     NOT_IN_ROOM,
     NOT_REGISTERED,
+    ROOM_FULL,
     ROOM_LIMIT,
     TOO_MANY_ROOMS,
     ProtocolError,
@@ -48,6 +49,7 @@ class Limits:
     default_room: str = "#lobby"
     max_rooms_per_client: int = 20
     max_rooms: int = 10_000
+    max_room_members: int = 10_000
     max_topic: int = 300
     list_limit: int = 100  # names in a /who reply, rooms in a /rooms reply
 
@@ -182,6 +184,8 @@ class Hub:
                 TOO_MANY_ROOMS, f"you are in {len(s.rooms)} rooms already; /part one first"
             )
         room = self.rooms.get(key)
+        if room is not None and room.size >= self.limits.max_room_members:
+            raise ProtocolError(ROOM_FULL, f"{room.name} is full ({room.size} members)")
         if room is None:
             if len(self.rooms) >= self.limits.max_rooms:
                 raise ProtocolError(

@@ -9,19 +9,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import Counter
 from typing import Any
 
 import structlog
 
-from chat import idle
+from chat import idle, tls
 from chat.connection import Client
 from chat.flusher import Flusher
 from chat.hub import Hub, Limits
 from chat.protocol import events as e
 from chat.protocol.codec import is_json_hello
-from chat.protocol.errors import IDLE, LINE_TOO_LONG, SERVER_FULL, ProtocolError
+from chat.protocol.errors import (
+    FLOOD,
+    IDLE,
+    LINE_TOO_LONG,
+    RATE_LIMITED,
+    SERVER_FULL,
+    TOO_MANY_CONNECTIONS,
+    ProtocolError,
+)
 from chat.protocol.jsonl import JSON
 from chat.protocol.lines import TOO_LONG, LineSplitter
+from chat.ratelimit import TokenBucket, Verdict
 from chat.settings import Settings
 from chat.stats import Stats
 
@@ -42,15 +52,19 @@ class ChatServer:
                 default_room=settings.default_room,
                 max_rooms_per_client=settings.max_rooms_per_client,
                 max_rooms=settings.max_rooms,
+                max_room_members=settings.max_room_members,
             )
         )
         self.clients: dict[int, Client] = {}
+        self.per_ip: Counter[str] = Counter()
         self._ids = itertools.count(1)
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
+        self._accepting = False
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.flusher: Flusher
         self.port = 0
+        self.tls_port = 0
 
     @property
     def stats(self) -> Stats:
@@ -59,37 +73,57 @@ class ChatServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.flusher = Flusher(self._loop)
-        self._server = await asyncio.start_server(
-            self._serve, self.settings.host, self.settings.port, limit=READ_SIZE, backlog=4096
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        s = self.settings
+        if s.plain:
+            plain = await asyncio.start_server(
+                self._serve, s.host, s.port, limit=READ_SIZE, backlog=4096
+            )
+            self._servers.append(plain)
+            self.port = plain.sockets[0].getsockname()[1]
+        if s.tls_cert:
+            secure = await asyncio.start_server(
+                self._serve,
+                s.host,
+                s.tls_port,
+                limit=READ_SIZE,
+                backlog=4096,
+                ssl=tls.server_context(s.tls_cert, s.tls_key),
+                ssl_handshake_timeout=tls.HANDSHAKE_TIMEOUT,
+            )
+            self._servers.append(secure)
+            self.tls_port = secure.sockets[0].getsockname()[1]
+        if not self._servers:
+            raise OSError("nothing to serve: --no-plain needs --tls-cert")
+        self._accepting = True
         self._sweeper = asyncio.create_task(
             idle.run_sweeper(
                 self.clients.values, self.settings.idle_timeout, self._warn_idle, self._cut_idle
             )
         )
-        log.info("server.started", host=self.settings.host, port=self.port)
+        log.info("server.started", host=s.host, port=self.port, tls_port=self.tls_port)
 
     # --- one connection ----------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self._loop is not None
-        peer = _peer(writer.get_extra_info("peername"))
-        if len(self.clients) >= self.settings.max_clients or self._server is None:
-            self.stats.refused += 1
-            log.warning("client.refused", peer=peer, reason=SERVER_FULL)
-            try:
-                writer.write(f"! {SERVER_FULL}: the server is full; try again later\n".encode())
-                writer.write_eof()
-            except OSError:
-                writer.transport.abort()
-            else:
-                await _linger(reader, writer, REFUSAL_GRACE)
+        addr = writer.get_extra_info("peername")
+        peer = _peer(addr)
+        ip = addr[0] if isinstance(addr, tuple) else str(addr)
+        s = self.settings
+        if len(self.clients) >= s.max_clients or not self._accepting:
+            await self._refuse(reader, writer, peer, SERVER_FULL, "the server is full")
+            return
+        if s.max_per_ip and self.per_ip[ip] >= s.max_per_ip:
+            message = f"{s.max_per_ip} connections from your address already"
+            await self._refuse(reader, writer, peer, TOO_MANY_CONNECTIONS, message)
             return
         conn_id = next(self._ids)
         client = Client(self, writer, conn_id, peer, self._loop.time())
+        client.ip = ip
+        self.per_ip[ip] += 1
         client.task = asyncio.current_task()
         self.clients[conn_id] = client
         log.info("client.connected", conn_id=conn_id, peer=peer)
+        bucket = TokenBucket(s.msg_rate, s.msg_burst, self._loop.time()) if s.msg_rate else None
         self.hub.connect(client)
         splitter = LineSplitter(self.settings.max_line)
         reason = "eof"
@@ -100,9 +134,16 @@ class ChatServer:
                     break
                 if client.closing:
                     continue  # lingering close: discard input until the peer closes
-                client.last_seen = self._loop.time()
+                lines = splitter.feed(data)
+                if not lines:
+                    continue  # a partial line is not activity (slowloris is cut when idle)
+                now = client.last_seen = self._loop.time()
                 client.warned = False
-                for line in splitter.feed(data):
+                for line in lines:
+                    if bucket is not None and not self._admit(client, bucket, now):
+                        if client.closing:
+                            break
+                        continue
                     self._line(client, line)
                     if client.closing:
                         break
@@ -113,6 +154,41 @@ class ChatServer:
                 client.end(reason, None)
             writer.close()
             self.forget(client, client.reason or reason)
+
+    async def _refuse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        code: str,
+        message: str,
+    ) -> None:
+        """Say no in one text line (no dialect is known yet), then close without RST."""
+        self.stats.refused += 1
+        self.stats.errors[code] += 1
+        log.warning("client.refused", peer=peer, reason=code)
+        try:
+            writer.write(f"! {code}: {message}; try again later\n".encode())
+            writer.write_eof()
+        except OSError:
+            writer.transport.abort()
+        else:
+            await _linger(reader, writer, REFUSAL_GRACE)
+
+    def _admit(self, client: Client, bucket: TokenBucket, now: float) -> bool:
+        """Charge one line to the client's token bucket; warn, drop or cut a flooder."""
+        verdict = bucket.take(now)
+        if verdict is Verdict.OK:
+            return True
+        if verdict is Verdict.WARN:
+            rate = self.settings.msg_rate
+            message = f"more than {rate:g} lines/s: slow down; lines are being dropped"
+            self.hub.error(client, ProtocolError(RATE_LIMITED, message))
+        elif verdict is Verdict.CUT:
+            self.stats.errors[FLOOD] += 1
+            log.info("client.flood", conn_id=client.conn_id, nick=client.nick, peer=client.peer)
+            client.end(FLOOD, e.Error(FLOOD, "too many lines dropped for flooding; disconnecting"))
+        return False
 
     def _line(self, client: Client, line: bytes | object) -> None:
         hub = self.hub
@@ -138,6 +214,9 @@ class ChatServer:
         """Remove a client from the hub and the table. Idempotent; runs outside fan-out loops."""
         if self.clients.pop(client.conn_id, None) is None:
             return
+        self.per_ip[client.ip] -= 1
+        if not self.per_ip[client.ip]:
+            del self.per_ip[client.ip]
         nick = client.nick
         self.hub.disconnect(client, reason)
         self.stats.disconnected(reason)
@@ -165,10 +244,11 @@ class ChatServer:
     # --- shutdown -----------------------------------------------------------------------------
     async def shutdown(self) -> None:
         """Stop accepting, tell every client, flush within `shutdown_timeout`, then abort."""
-        if self._server is None:
+        if not self._accepting:
             return
-        server, self._server = self._server, None
-        server.close()
+        self._accepting = False
+        for server in self._servers:
+            server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         log.info("server.stopping", clients=len(self.clients))
@@ -177,8 +257,9 @@ class ChatServer:
         for client in clients:
             client.end("shutdown", e.Bye("server shutting down"), grace=timeout)
         await self._drain_all(clients, timeout)
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
         log.info("server.stopped", stats_connections=self.stats.connections)
 
     async def _drain_all(self, clients: list[Client], timeout: float) -> None:

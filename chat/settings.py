@@ -33,6 +33,14 @@ class Settings:
     default_room: str = _opt("#lobby", "room every client joins after choosing a nick")
     max_rooms_per_client: int = _opt(20, "rooms one client may be in at once")
     max_rooms: int = _opt(10_000, "rooms on the server at once")
+    max_room_members: int = _opt(10_000, "members one room may have")
+    max_per_ip: int = _opt(64, "connections from one IP address at once (0: no limit)")
+    msg_rate: float = _opt(20.0, "lines per second a client may send, sustained (0: no limit)")
+    msg_burst: int = _opt(40, "lines a client may send in a burst above --msg-rate")
+    tls_cert: str = _opt("", "PEM certificate chain: enables the TLS listener on --tls-port")
+    tls_key: str = _opt("", "PEM private key for --tls-cert")
+    tls_port: int = _opt(7443, "TLS listener port, when --tls-cert is set (0 picks a free one)")
+    plain: bool = _opt(True, "serve plain TCP on --port (--no-plain: TLS only)")
     log_level: str = _opt("info", "log level", ["debug", "info", "warning", "error"])
     log_format: str = _opt(
         "auto", "log format (auto: pretty on a TTY, else JSON)", ["auto", "json", "pretty"]
@@ -61,15 +69,18 @@ class Settings:
             default = f.default
             if var in env:
                 try:
-                    default = kind(env[var])
+                    default = _parse_bool(env[var]) if kind is bool else kind(env[var])
                 except ValueError:
                     parser.error(f"{var}={env[var]!r} is not a valid {kind.__name__}")
+            flag = "--" + f.name.replace("_", "-")
+            help = f"{f.metadata['help']} [env {var}]"
+            if kind is bool:
+                parser.add_argument(
+                    flag, action=argparse.BooleanOptionalAction, default=default, help=help
+                )
+                continue
             parser.add_argument(
-                "--" + f.name.replace("_", "-"),
-                type=kind,
-                default=default,
-                choices=f.metadata["choices"],
-                help=f"{f.metadata['help']} [env {var}]",
+                flag, type=kind, default=default, choices=f.metadata["choices"], help=help
             )
         return parser
 
@@ -79,3 +90,12 @@ class Settings:
     ) -> Settings:
         ns = cls.parser(environ).parse_args(argv)
         return cls(**vars(ns))
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)

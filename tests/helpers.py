@@ -19,9 +19,16 @@ from chat.settings import Settings
 TIMEOUT = 5.0
 
 
+# Every test client comes from 127.0.0.1 and many tests send fast on purpose, so the per-IP
+# and per-client rate limits are off unless a test turns them on (tests/test_hostile.py does).
+TEST_DEFAULTS: dict[str, Any] = {"max_per_ip": 0, "msg_rate": 0.0}
+TEST_FLAGS = ("--max-per-ip", "0", "--msg-rate", "0")
+
+
 @asynccontextmanager
 async def running_server(**overrides: Any) -> AsyncIterator[ChatServer]:
-    settings = replace(Settings(), host="127.0.0.1", port=0, **overrides)
+    options = {**TEST_DEFAULTS, **overrides}
+    settings = replace(Settings(), host="127.0.0.1", port=0, **options)
     server = ChatServer(settings)
     await server.start()
     try:
@@ -161,7 +168,7 @@ class ServerProcess:
 
         full_env = {**os.environ, **(env or {})}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chat", "--port", "0", "--log-format", "json", *args,
+            sys.executable, "-m", "chat", "--port", "0", "--log-format", "json", *TEST_FLAGS, *args,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE, env=full_env,
         )  # fmt: skip
