@@ -103,7 +103,7 @@ async def one_run(args: argparse.Namespace, sidecar: bool) -> Run:
     cmd = [
         sys.executable, "-m", "chat", "--port", str(port), "--log-level", "warning",
         "--log-format", "json", "--max-clients", str(args.members + 50), "--idle-timeout", "600",
-        "--loop", args.loop,
+        "--max-per-ip", "0", "--msg-rate", "0", "--loop", args.loop,
     ]  # fmt: skip
     stats_port = 0
     if sidecar:
