@@ -4,11 +4,19 @@ Nicks: 1-`MAX_NICK` characters of ASCII letters, digits and ``_-[]{}|^``, not st
 digit or ``-``. Room names: ``#`` then 1-`MAX_ROOM` characters of ASCII letters, digits and
 ``_-.``; a name typed without ``#`` gets one. Both are unique case-insensitively (folded to lower
 case), and shown as first written.
+
+Look-alikes: a name is first normalised to Unicode NFKC, which turns compatibility forms into
+their plain letters (fullwidth ``ａｌｉｃｅ`` and ``ﬁ`` ligatures become ``alice`` and ``fi``), and
+the result must then be plain ASCII. So a fullwidth ``ａｌｉｃｅ`` *is* ``alice`` (and is refused
+with nick-taken while alice is online), and names mixing in other scripts (Cyrillic ``а``,
+Greek ``ο``), zero-width or combining characters are refused. Within ASCII, names differing only
+in case are the same name.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from chat.protocol.errors import BAD_NICK, BAD_ROOM, ProtocolError
 
@@ -24,7 +32,7 @@ def fold(name: str) -> str:
 
 
 def check_nick(nick: str) -> str:
-    nick = nick.strip()
+    nick = unicodedata.normalize("NFKC", nick).strip()
     if not _NICK.fullmatch(nick):
         raise ProtocolError(
             BAD_NICK,
@@ -35,7 +43,7 @@ def check_nick(nick: str) -> str:
 
 
 def check_room(name: str) -> str:
-    name = name.strip()
+    name = unicodedata.normalize("NFKC", name).strip()
     if not name.startswith("#"):
         name = "#" + name
     if not _ROOM.fullmatch(name):

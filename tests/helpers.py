@@ -194,13 +194,23 @@ class ServerProcess:
         timeout: float = TIMEOUT,
     ) -> dict[str, Any]:
         """Wait until the server has logged event `name` (matching `where`)."""
+        return await self.wait_logs(
+            lambda entry: entry.get("event") == name and (where is None or where(entry)), timeout
+        )
+
+    async def wait_logs(
+        self, match: Callable[[dict[str, Any]], bool], timeout: float = TIMEOUT
+    ) -> dict[str, Any]:
+        """Wait for the first log entry `match` accepts; `match` sees each entry once."""
+        seen = 0
         async with asyncio.timeout(timeout):
             while True:
-                for entry in self.logs:
-                    if entry.get("event") == name and (where is None or where(entry)):
+                for entry in self.logs[seen:]:
+                    seen += 1
+                    if match(entry):
                         return entry
                 if self._reader.done():
-                    raise AssertionError(f"server exited without logging {name}: {self.logs}")
+                    raise AssertionError(f"server exited while waiting: {self.logs[-5:]}")
                 self._changed.clear()
                 await self._changed.wait()
 
