@@ -114,7 +114,10 @@ class Client(Session):
             try:
                 if pending:
                     transport.write(pending)
-                transport.write_eof()
+                if transport.can_write_eof():
+                    transport.write_eof()
+                else:  # TLS cannot half-close: close() flushes, then sends close_notify
+                    transport.close()
             except OSError:  # the peer is already gone
                 transport.abort()
             else:
