@@ -227,13 +227,17 @@ async def test_an_idle_cut_is_counted() -> None:
 
 
 async def test_rates_and_loop_lag_are_sampled() -> None:
-    async with stack(tick=0.05) as (srv, _, http):
+    async with stack(tick=0.1) as (srv, _, http):
         a = await JsonClient.login(srv.port, "a")
         b = await JsonClient.login(srv.port, "b")
 
+        stop = asyncio.Event()
+
         async def chatter() -> None:
-            while True:
+            # A flag, not only cancel(): on 3.11 wait_for() can swallow a cancellation.
+            while not stop.is_set():
                 await a.send_json(type="say", text="tick")
+                await a.event("message")
                 await b.event("message")
 
         task = asyncio.create_task(chatter())
@@ -244,7 +248,8 @@ async def test_rates_and_loop_lag_are_sampled() -> None:
             # every message goes to both JSON members: delivery rate is about twice the rate
             assert busy["messages"]["delivered"]["per_second"] > 0
         finally:
-            task.cancel()
+            stop.set()
+            await asyncio.wait_for(task, TIMEOUT)
         await until(http, "/stats", lambda s: s["messages"]["received"]["per_second"] == 0)
 
         # Block the loop on purpose: the probe must see its sleep overrun.
