@@ -6,11 +6,11 @@ digit or ``-``. Room names: ``#`` then 1-`MAX_ROOM` characters of ASCII letters,
 case), and shown as first written.
 
 Look-alikes: a name is first normalised to Unicode NFKC, which turns compatibility forms into
-their plain letters (fullwidth ``ａｌｉｃｅ`` and ``ﬁ`` ligatures become ``alice`` and ``fi``), and
-the result must then be plain ASCII. So a fullwidth ``ａｌｉｃｅ`` *is* ``alice`` (and is refused
-with nick-taken while alice is online), and names mixing in other scripts (Cyrillic ``а``,
-Greek ``ο``), zero-width or combining characters are refused. Within ASCII, names differing only
-in case are the same name.
+their plain letters (fullwidth letters U+FF21-FF5A and ligatures such as U+FB01 become ASCII),
+and the result must then be plain ASCII. So "alice" typed in fullwidth letters *is* ``alice``
+(and is refused with nick-taken while alice is online), and names mixing in other scripts
+(Cyrillic U+0430, Greek U+03BF), zero-width or combining characters are refused. Within ASCII,
+names differing only in case are the same name.
 """
 
 from __future__ import annotations

@@ -128,25 +128,10 @@ class ChatServer:
         splitter = LineSplitter(self.settings.max_line)
         reason = "eof"
         try:
-            while True:
-                data = await reader.read(READ_SIZE)
-                if not data:
-                    break
-                if client.closing:
-                    continue  # lingering close: discard input until the peer closes
-                lines = splitter.feed(data)
-                if not lines:
-                    continue  # a partial line is not activity (slowloris is cut when idle)
-                now = client.last_seen = self._loop.time()
-                client.warned = False
-                for line in lines:
-                    if bucket is not None and not self._admit(client, bucket, now):
-                        if client.closing:
-                            break
-                        continue
-                    self._line(client, line)
-                    if client.closing:
-                        break
+            while data := await reader.read(READ_SIZE):
+                if not client.closing:  # a closing client's input is discarded (lingering close)
+                    self._received(client, splitter, bucket, data)
+                del data  # hold nothing while waiting: 19,000 idle readers add up
         except (ConnectionError, OSError):
             reason = "reset"
         finally:
@@ -154,6 +139,23 @@ class ChatServer:
                 client.end(reason, None)
             writer.close()
             self.forget(client, client.reason or reason)
+
+    def _received(
+        self, client: Client, splitter: LineSplitter, bucket: TokenBucket | None, data: bytes
+    ) -> None:
+        lines = splitter.feed(data)
+        if not lines:
+            return  # a partial line is not activity (a slowloris is cut when idle)
+        now = client.last_seen = asyncio.get_running_loop().time()
+        client.warned = False
+        for line in lines:
+            if bucket is not None and not self._admit(client, bucket, now):
+                if client.closing:
+                    return
+                continue
+            self._line(client, line)
+            if client.closing:
+                return
 
     async def _refuse(
         self,
