@@ -252,8 +252,9 @@ async def test_rates_and_loop_lag_are_sampled() -> None:
             await asyncio.wait_for(task, TIMEOUT)
         await until(http, "/stats", lambda s: s["messages"]["received"]["per_second"] == 0)
 
-        # Block the loop on purpose: the probe must see its sleep overrun.
-        end = time.monotonic() + 0.2
+        # Block the loop on purpose: the probe must see its sleep overrun. A block of D seconds
+        # shows as a lag between D - tick and D (the probe's sleep may overlap the block).
+        end = time.monotonic() + 0.3
         while time.monotonic() < end:
             pass
         stats = await until(http, "/stats", lambda s: s["event_loop"]["lag_max_seconds"] >= 0.15)

@@ -4,7 +4,8 @@ No thread: uvicorn's `Server.serve()` is just a coroutine, run here as a task ne
 server. We bind the listening socket ourselves (so a bad port fails `start()` with an `OSError`,
 and port 0 is known at once) and stop uvicorn from taking over SIGINT/SIGTERM, which belong to
 `chat.cli`. A probe task ticks once a second: it measures how late its own sleep wakes up (the
-event loop lag) and samples the counters into per-second rates. Both are O(1) per tick.
+event loop lag) and samples the counters into per-second rates. Both are O(1) per tick. A
+stall of D seconds shows as a lag between D - TICK and D (the sleep may overlap the stall).
 """
 
 from __future__ import annotations
