@@ -1,8 +1,9 @@
 """One client's I/O: the session the core sees, plus its socket.
 
 Reading: the server's handler task feeds raw chunks to a `LineSplitter` and each line to the
-codec and the hub. Writing: `push` (from the core) appends to the outbox and marks the client
-dirty; the shared `Flusher` writes everything pending in one `write()` per loop pass. When the
+codec and the hub. Writing: `push` (from the core) appends to the outbox; the first push into an
+empty outbox hands the client to the shared `Flusher`, which writes everything pending in one
+`write()` per loop pass. When the
 kernel pushes back (the transport buffer passes its high-water mark) a writer task is started
 for this client alone; it awaits `drain()` and writes the outbox in batches until it is empty.
 """
@@ -32,7 +33,6 @@ CLOSE_GRACE = 2.0
 class Client(Session):
     __slots__ = (
         "_writer_task",
-        "dirty",
         "ip",
         "last_seen",
         "reason",
@@ -49,7 +49,6 @@ class Client(Session):
         super().__init__(conn_id, peer, s.queue_messages, s.queue_bytes)
         self.server = server
         self.writer = writer
-        self.dirty = False
         self.last_seen = now
         self.warned = False
         self.reason = ""
@@ -60,9 +59,7 @@ class Client(Session):
 
     # --- Session hooks -----------------------------------------------------------------------
     def wake(self) -> None:
-        if not self.dirty:
-            self.dirty = True
-            self.server.flusher.mark(self)
+        self.server.flusher.mark(self)
 
     def overflow(self) -> None:
         self.server.stats.errors["slow-consumer"] += 1
@@ -74,7 +71,6 @@ class Client(Session):
     # --- writing -----------------------------------------------------------------------------
     def flush(self) -> None:
         """Write everything queued in one call, unless the kernel is pushing back."""
-        self.dirty = False
         if not self._chunks or self._writer_task is not None:
             return
         transport = self.writer.transport
@@ -108,6 +104,7 @@ class Client(Session):
             return
         self.closing = True
         self.reason = reason
+        self.seal()
         transport = self.writer.transport
         if not transport.is_closing():
             pending = self.take() if self._chunks else b""

@@ -31,27 +31,24 @@ class Session(Outbox):
         self.current: Room | None = None
         self.closing = False
 
+    # `push(data)` (from Outbox) queues bytes for this client; on overflow it is cut.
+
     def send(self, event: Event) -> None:
         """Encode `event` in this session's dialect and queue it."""
         self.push(self.codec.encode(event))
 
-    def push(self, data: bytes) -> None:
-        """Queue bytes for this client; on overflow the client is cut as a slow consumer."""
-        if self.closing:
-            return
-        if not self.put(data):
+    def full(self) -> None:
+        """The outbox refused a push: unless already closing, this is a slow consumer."""
+        if not self.closing:
             self.overflow()
-            return
-        self.wake()
 
-    # --- hooks for the transport -------------------------------------------------------
-    def wake(self) -> None:
-        """Called after bytes were queued: arrange for them to be written."""
-
+    # --- hooks for the transport (`wake` comes from Outbox) -------------------------------
     def overflow(self) -> None:
-        """Called when the outbox is full: cut this client as a slow consumer."""
+        """Cut this client as a slow consumer. Must not touch rooms synchronously."""
         self.closing = True
+        self.seal()
 
     def close(self, reason: str) -> None:
         """End this client after flushing what is queued. Must not touch rooms synchronously."""
         self.closing = True
+        self.seal()
