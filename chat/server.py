@@ -38,6 +38,7 @@ from chat.stats import Stats
 log = structlog.get_logger("chat.server")
 
 READ_SIZE = 64 * 1024
+UNKNOWN_PEER = "unknown"
 SHUTDOWN_LINGER = 0.5
 """On shutdown, seconds a flushed client gets to close its side before its socket is closed."""
 REFUSAL_GRACE = 1.0
@@ -107,7 +108,7 @@ class ChatServer:
         assert self._loop is not None
         addr = writer.get_extra_info("peername")
         peer = _peer(addr)
-        ip = addr[0] if isinstance(addr, tuple) else str(addr)
+        ip = addr[0] if isinstance(addr, tuple) else UNKNOWN_PEER
         s = self.settings
         if len(self.clients) >= s.max_clients or not self._accepting:
             await self._refuse(reader, writer, peer, SERVER_FULL, "the server is full")
@@ -300,4 +301,4 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gr
 def _peer(addr: Any) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
         return f"{addr[0]}:{addr[1]}"
-    return str(addr)
+    return UNKNOWN_PEER  # reset before we asked: getpeername() failed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -143,3 +144,14 @@ async def json_attacker(port: int, nick: str) -> JsonClient:
     await j.send(json.dumps({"type": "hello", "version": 1, "nick": nick}))
     await j.event("welcome")
     return j
+
+
+async def non_reader(port: int, nick: str) -> socket.socket:
+    """A registered JSON member with a 4 KiB receive window that never reads."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind((ATTACKER, 0))
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    sock.send(json.dumps({"type": "hello", "version": 1, "nick": nick}).encode() + b"\n")
+    return sock

@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
-from typing import Any
+from typing import Any, Self
 
 from chat.server import ChatServer
 from chat.settings import Settings
@@ -45,7 +45,7 @@ class LineClient:
         self.writer = writer
 
     @classmethod
-    async def connect(cls, port: int) -> LineClient:
+    async def connect(cls, port: int) -> Self:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 

@@ -25,8 +25,7 @@ async def test_nick_collision_is_case_insensitive_and_retry_works(server: ChatSe
     await human.send("bobby")
     await human.expect(r"^\* welcome, bobby!")
 
-    program = await LineClient.connect(server.port)
-    prog = JsonClient(program.reader, program.writer)
+    prog = await JsonClient.connect(server.port)
     await prog.send_json(type="hello", version=1, nick="BOB")
     assert (await prog.event("error"))["code"] == "nick-taken"
     await prog.send_json(type="hello", version=1, nick="bob2")
@@ -39,8 +38,7 @@ async def test_nick_collision_is_case_insensitive_and_retry_works(server: ChatSe
 async def test_bad_nicks_are_refused_in_both_dialects(server: ChatServer, nick: str) -> None:
     human = await LineClient.connect(server.port)
     await text_error(human, nick, "bad-nick")
-    program = await LineClient.connect(server.port)
-    prog = JsonClient(program.reader, program.writer)
+    prog = await JsonClient.connect(server.port)
     await prog.send_json(type="hello", version=1, nick=nick)
     assert (await prog.event("error"))["code"] == "bad-nick"
 
@@ -50,8 +48,7 @@ async def test_commands_before_a_nick(server: ChatServer) -> None:
     await text_error(human, "/join #x", "not-registered")
     await human.send("/ping 1")
     await human.expect(r"^\* pong 1")
-    program = await LineClient.connect(server.port)
-    prog = JsonClient(program.reader, program.writer)
+    prog = await JsonClient.connect(server.port)
     await prog.send('{"type": "hello", "version": 1}')
     assert (await prog.event("error"))["code"] == "bad-command"
     await json_error(prog, "bad-version", type="hello", version=7, nick="x")
