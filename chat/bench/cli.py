@@ -1,0 +1,224 @@
+"""`chat-bench`: load a chat server over loopback and report what it did.
+
+    chat-bench fanout --spawn --members 1000 --senders 4 --inflight 50
+    chat-bench fanout --compare-floor --members 1000 --senders 4 --inflight 50 --runs 3
+    chat-bench fanout --port 7000 --server-pid 1234 --members 1000 --rate 50
+    chat-bench connections --spawn --members 5000 --hold 10
+    chat-bench rooms --spawn --rooms 200 --room-size 10 --rate 2000
+
+Against a server you started yourself, give it `--max-per-ip 0 --msg-rate 0` (all the load
+comes from one address, far faster than a person types) and `--server-pid` for RSS and CPU.
+`--spawn` starts `chat-server` for each run; `--compare-floor` also starts the reference floor
+(`bench/floor_server.py`), alternates runs between the two and prints ours / floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from chat.bench import report, scenarios
+from chat.bench.servers import spawn
+from chat.bench.workers import WorkerConfig
+
+SOCKETS_PER_WORKER = 19_000
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("target")
+    g.add_argument("--host", default="127.0.0.1", help="server address (loopback only)")
+    g.add_argument("--port", type=int, default=7000)
+    g.add_argument("--server-pid", type=int, default=0, help="server PID, for RSS and CPU")
+    g.add_argument("--spawn", action="store_true", help="start chat-server for each run")
+    g.add_argument(
+        "--compare-floor",
+        action="store_true",
+        help="start chat-server and the floor for each run, alternate, print ratios",
+    )
+    g.add_argument(
+        "--server-loop",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop"],
+        help="--loop of the servers chat-bench starts",
+    )
+    g.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra chat-server argument for --spawn (repeatable: --server-arg=--x)",
+    )
+    g = common.add_argument_group("load")
+    g.add_argument("--dialect", default="json", choices=["json", "text"])
+    g.add_argument("--workers", type=int, default=2, help="load processes")
+    g.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop"],
+        help="event loop of the load processes",
+    )
+    g.add_argument("--concurrency", type=int, default=200, help="logins in progress per worker")
+    g.add_argument("--timeout", type=float, default=60.0, help="bound on each phase, seconds")
+    g.add_argument("--runs", type=int, default=1, help="runs per server (medians reported)")
+    g.add_argument("--json", metavar="FILE", help="write every result to FILE as JSON")
+
+    p = argparse.ArgumentParser(
+        prog="chat-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="scenario", required=True)
+
+    c = sub.add_parser("connections", parents=[common], help="ramp N connections, hold, measure")
+    c.add_argument("--members", type=int, default=1000, help="connections to open")
+    c.add_argument("--room-size", type=int, default=10, help="members per room")
+    c.add_argument("--ramp-rate", type=float, default=0.0, help="connections/s cap (0: none)")
+    c.add_argument("--hold", type=float, default=5.0, help="seconds to hold (idle CPU window)")
+
+    for name, helptext in (
+        ("fanout", "N members in one room, S senders"),
+        ("rooms", "many small rooms, senders in each"),
+    ):
+        t = sub.add_parser(name, parents=[common], help=helptext)
+        if name == "fanout":
+            t.add_argument("--members", type=int, default=1000)
+            t.add_argument("--senders", type=int, default=4)
+        else:
+            t.add_argument("--rooms", type=int, default=100)
+            t.add_argument("--room-size", type=int, default=10)
+            t.add_argument("--senders", type=int, default=1, help="senders per room")
+        mode = t.add_mutually_exclusive_group()
+        mode.add_argument("--rate", type=float, default=0.0, help="messages/s in, all senders")
+        mode.add_argument("--inflight", type=int, default=0, help="messages in flight per sender")
+        t.add_argument(
+            "--messages",
+            type=int,
+            default=0,
+            help="messages per sender, then stop (0: run for --duration)",
+        )
+        t.add_argument("--size", type=int, default=100, help="characters per message text")
+        t.add_argument("--probes", type=int, default=8, help="members that time deliveries")
+        t.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+        t.add_argument("--duration", type=float, default=5.0, help="measured seconds")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("chat-bench only loads servers on this machine (--host 127.0.0.1)")
+    if args.scenario != "connections":
+        if not args.rate and not args.inflight:
+            args.inflight = 20
+        if args.inflight and args.dialect != "json":
+            raise SystemExit("--inflight needs the json dialect (text senders get no echo)")
+    if args.compare_floor and args.dialect != "json":
+        raise SystemExit("the floor speaks the json dialect only")
+    plan = make_plan(args)
+    if len(plan.members) > SOCKETS_PER_WORKER * args.workers:
+        need = -(-len(plan.members) // SOCKETS_PER_WORKER)
+        raise SystemExit(f"{len(plan.members):,} sockets need --workers {need} or more")
+    drive: Callable[..., report.Result] = (
+        scenarios.run_connections if args.scenario == "connections" else scenarios.run_traffic
+    )
+    kinds = ["chat", "floor"] if args.compare_floor else ["chat" if args.spawn else "given"]
+    results: dict[str, list[report.Result]] = {k: [] for k in kinds}
+    for run in range(args.runs):
+        for kind in kinds if run % 2 == 0 else kinds[::-1]:
+            plan = make_plan(args)  # fresh nicks for every run
+            result = one_run(kind, plan, args, drive)
+            results[kind].append(result)
+            print(f"run {run + 1} {kind:5}  " + brief(result), flush=True)
+    summary = {k: report.medians(v) for k, v in results.items()}
+    rows = [(k, summary[k]) for k in kinds]
+    doc: dict[str, Any] = {
+        "scenario": args.scenario,
+        "args": vars(args),
+        "machine": report.machine(),
+        "runs": results,
+        "medians": summary,
+    }
+    if args.compare_floor:
+        doc["ratio"] = report.ratios(summary["chat"], summary["floor"])
+        doc["ratio"].pop("delivered", None)  # counts over unequal windows: not comparable
+        rows.append(("chat/floor", doc["ratio"]))
+    print(
+        f"\n{args.scenario}: {describe(args)}; medians of {args.runs} run(s); "
+        f"{os.cpu_count()} cpus, load {report.machine()['loadavg']}"
+    )
+    print(report.table(rows, ratio_rows=["chat/floor"]))
+    if args.json:
+        report.write_json(args.json, doc)
+
+
+def make_plan(args: argparse.Namespace) -> scenarios.Plan:
+    if args.scenario == "connections":
+        return scenarios.plan_connections(args.members, args.room_size)
+    if args.scenario == "fanout":
+        return scenarios.plan_fanout(args.members, args.senders, args.probes)
+    return scenarios.plan_rooms(args.rooms, args.room_size, args.senders, args.probes)
+
+
+def one_run(
+    kind: str, plan: scenarios.Plan, args: argparse.Namespace, drive: Callable[..., report.Result]
+) -> report.Result:
+    server = None
+    if kind == "given":
+        target = scenarios.Target(args.host, args.port, args.server_pid)
+    else:
+        extra = args.server_arg if kind == "chat" else []
+        server = spawn(kind, args.server_loop, len(plan.members), extra)
+        target = scenarios.Target(server.host, server.port, server.pid)
+    config = WorkerConfig(
+        target.host,
+        target.port,
+        args.dialect,
+        args.loop,
+        args.concurrency,
+        getattr(args, "ramp_rate", 0.0) / args.workers,
+        getattr(args, "size", 100),
+    )
+    try:
+        return drive(target, plan, config, args)
+    finally:
+        if server is not None:
+            code = server.stop()
+            if code not in (0, -15):
+                print(f"warning: {kind} server exited with {code}", file=sys.stderr)
+
+
+def brief(r: report.Result) -> str:
+    keys = (
+        "held",
+        "ramp_per_s",
+        "rss_per_conn_kib",
+        "idle_cpu_pct",
+        "deliveries_per_s",
+        "lat_p50_ms",
+        "lat_p99_ms",
+        "server_cpu_pct",
+        "bench_cpu_pct",
+        "lost",
+    )
+    return "  ".join(
+        f"{report.COLUMNS[k][0]} {report.COLUMNS[k][1].format(r[k])}" for k in keys if k in r
+    )
+
+
+def describe(args: argparse.Namespace) -> str:
+    if args.scenario == "connections":
+        return f"{args.members:,} connections in rooms of {args.room_size}, hold {args.hold:g}s"
+    who = (
+        f"{args.members:,} members, {args.senders} senders"
+        if args.scenario == "fanout"
+        else f"{args.rooms:,} rooms x {args.room_size}, {args.senders} sender(s) each"
+    )
+    load = f"{args.inflight} in flight/sender" if args.inflight else f"{args.rate:g} msgs/s in"
+    count = f"{args.messages} msgs/sender" if args.messages else f"{args.duration:g}s measured"
+    return f"{who}, {load}, {args.size}-char {args.dialect}, {count}, {args.workers} workers"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Plan a run, spread it over worker processes, drive it, measure it.
+
+The coordinator is this (synchronous) process. It builds the list of members (nick, room,
+whether it posts, whether it times what it receives), deals them round-robin to the workers,
+and steps every worker through the same phases. The server is measured from outside: RSS and CPU
+from /proc when its PID is known, deliveries as counted by the receivers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import string
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from chat.bench import procfs
+from chat.bench.report import Progress, Result, percentiles
+from chat.bench.wire import DIALECTS, LOBBY
+from chat.bench.workers import MemberSpec, WorkerConfig, run
+
+POLL = 0.2
+"""Seconds between counter polls while a phase runs (progress and end conditions)."""
+
+
+@dataclass
+class Plan:
+    scenario: str
+    members: list[MemberSpec]
+    rooms: dict[str, int] = field(default_factory=dict)
+    """Room -> members in it."""
+    senders_in: dict[str, int] = field(default_factory=dict)
+    """Room -> members of it that post."""
+
+    def expected(self, per_sender: int, echo: bool) -> int:
+        """Deliveries when every sender posts `per_sender` messages."""
+        return sum(
+            s * per_sender * (self.rooms[r] - (0 if echo else 1))
+            for r, s in self.senders_in.items()
+        )
+
+
+def nick_prefix() -> str:
+    """Per-run nick prefix, so a run never collides with the leftovers of the previous one."""
+    return "".join(random.choices(string.ascii_lowercase, k=3))
+
+
+def plan_fanout(members: int, senders: int, probes: int) -> Plan:
+    pre = nick_prefix()
+    specs = [
+        MemberSpec(
+            f"{pre}{i}",
+            LOBBY,
+            sender=i if i < senders else -1,
+            probe=senders <= i < senders + probes,
+        )
+        for i in range(members)
+    ]
+    return Plan("fanout", specs, {LOBBY: members}, {LOBBY: min(senders, members)})
+
+
+def plan_rooms(rooms: int, size: int, senders: int, probes: int) -> Plan:
+    """`rooms` rooms of `size` members; the first `senders` members of each room post."""
+    pre = nick_prefix()
+    specs: list[MemberSpec] = []
+    n_sender = n_probe = 0
+    for i in range(rooms * size):
+        room, rank = f"#r{i % rooms}", i // rooms
+        sender = n_sender if rank < senders else -1
+        n_sender += sender >= 0
+        probe = rank == senders and n_probe < probes
+        n_probe += probe
+        specs.append(MemberSpec(f"{pre}{i}", room, sender=sender, probe=probe))
+    names = {f"#r{k}" for k in range(rooms)}
+    return Plan(
+        "rooms", specs, dict.fromkeys(names, size), dict.fromkeys(names, min(senders, size))
+    )
+
+
+def plan_connections(members: int, room_size: int) -> Plan:
+    pre = nick_prefix()
+    nrooms = max(1, -(-members // max(1, room_size)))
+    specs = [MemberSpec(f"{pre}{i}", f"#c{i % nrooms}") for i in range(members)]
+    return Plan("connections", specs)
+
+
+class Pool:
+    """Worker processes, each driven over its own pipe, one command at a time."""
+
+    def __init__(self, n: int, config: WorkerConfig) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.conns: list[Connection] = []
+        self.procs: list[Any] = []
+        for _ in range(n):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=run, args=(theirs, config), daemon=True)
+            proc.start()
+            theirs.close()
+            self.conns.append(ours)
+            self.procs.append(proc)
+
+    def call(self, cmd: dict[str, Any] | list[dict[str, Any]], timeout: float) -> list[Any]:
+        cmds = cmd if isinstance(cmd, list) else [cmd] * len(self.conns)
+        for conn, c in zip(self.conns, cmds, strict=True):
+            conn.send(c)
+        replies: dict[int, Any] = {}
+        deadline = time.monotonic() + timeout
+        while len(replies) < len(self.conns):
+            left = deadline - time.monotonic()
+            pending = [c for i, c in enumerate(self.conns) if i not in replies]
+            ready = wait(pending, max(0.0, left))
+            if not ready:
+                raise SystemExit(f"a worker did not answer {cmds[0]['op']!r} in {timeout:.0f}s")
+            for r in ready:
+                assert isinstance(r, Connection)
+                try:
+                    replies[self.conns.index(r)] = r.recv()
+                except EOFError:
+                    raise SystemExit("a worker process died") from None
+        return [replies[i] for i in range(len(self.conns))]
+
+    def stats(self) -> Result:
+        replies = self.call({"op": "stats"}, 10)
+        return {k: sum(r[k] for r in replies) for k in ("delivered", "sent", "open", "lost", "cpu")}
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send({"op": "close", "timeout": 3.0})
+                if conn.poll(10):
+                    conn.recv()
+                conn.send({"op": "exit"})
+            except (OSError, EOFError):
+                pass
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+@dataclass
+class Target:
+    host: str
+    port: int
+    pid: int = 0
+
+
+def connect(pool: Pool, plan: Plan, timeout: float) -> Result:
+    n = len(pool.conns)
+    shares = [plan.members[i::n] for i in range(n)]
+    replies = pool.call(
+        [{"op": "connect", "members": s, "timeout": timeout} for s in shares], timeout + 10
+    )
+    ready = sum(r["ready"] for r in replies)
+    failed = [f for r in replies for f in r["failed"]]
+    seconds = max(r["t1"] for r in replies) - min(r["t0"] for r in replies)
+    return {
+        "connected": ready,
+        "failed": sum(r["nfailed"] for r in replies),
+        "failures": failed[:5],
+        "ramp_s": seconds,
+        "ramp_per_s": ready / seconds if seconds else 0.0,
+    }
+
+
+def run_connections(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Result:
+    progress = Progress()
+    rss0 = procfs.rss_kib(target.pid) if target.pid else 0
+    pool = Pool(args.workers, config)
+    try:
+        progress.show(f"connecting {len(plan.members):,} ...")
+        out = connect(pool, plan, args.timeout)
+        cpu0, t0 = procfs.cpu_seconds(target.pid), time.monotonic()
+        end = t0 + args.hold
+        while (now := time.monotonic()) < end:
+            s = pool.stats()
+            progress.show(f"holding {s['open']:,} connections, {end - now:.0f}s left")
+            time.sleep(min(POLL * 5, max(0.0, end - time.monotonic())))
+        cpu1, t1 = procfs.cpu_seconds(target.pid), time.monotonic()
+        s = pool.stats()
+        rss1 = procfs.rss_kib(target.pid) if target.pid else 0
+        out |= {"held": s["open"], "lost": s["lost"], "hold_s": t1 - t0}
+        if target.pid:
+            out |= {
+                "rss_before_kib": rss0,
+                "rss_after_kib": rss1,
+                "rss_per_conn_kib": (rss1 - rss0) / s["open"] if s["open"] else 0.0,
+                "idle_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
+            }
+        return out
+    finally:
+        progress.done()
+        pool.close()
+
+
+def run_traffic(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Result:
+    """fanout and rooms: connect everyone, post (rate or in-flight), count, time, report."""
+    dialect = DIALECTS[config.dialect]
+    progress = Progress()
+    rss0 = procfs.rss_kib(target.pid) if target.pid else 0
+    pool = Pool(args.workers, config)
+    try:
+        progress.show(f"connecting {len(plan.members):,} ...")
+        out = connect(pool, plan, args.timeout)
+        if out["failed"]:
+            raise SystemExit(f"{out['failed']} connections failed: {out['failures']}")
+        if target.pid:
+            out["rss_per_conn_kib"] = (procfs.rss_kib(target.pid) - rss0) / out["connected"]
+        expected = plan.expected(args.messages, dialect.echo) if args.messages else 0
+        start = {"op": "start", "inflight": args.inflight, "rate": 0.0, "messages": args.messages}
+        if not args.inflight:
+            start["rate"] = args.rate / sum(plan.senders_in.values())  # per sender
+        base = pool.stats()
+        t_start = time.monotonic()  # before any worker can send
+        pool.call(start, 10)
+        warm_end = t_start + (0.0 if expected else args.warmup)
+        deadline = t_start + (args.timeout if expected else args.warmup + args.duration)
+        a: Result | None = None
+        a_cpu = 0.0
+        while True:
+            s = pool.stats()
+            now = time.monotonic()
+            if a is None and now >= warm_end:
+                a, a_cpu = (base if expected else s), procfs.cpu_seconds(target.pid)
+                a["t"] = t_start if expected else now
+            got = s["delivered"] - base["delivered"]
+            progress.show(
+                f"{got:,} delivered, {s['sent'] - base['sent']:,} sent, {s['open']:,} open"
+            )
+            if (expected and got >= expected) or now >= deadline or s["open"] < out["connected"]:
+                break
+            time.sleep(POLL if not expected else 0.02)
+        b_cpu = procfs.cpu_seconds(target.pid)
+        b = pool.call({"op": "stop"}, 10)
+        assert a is not None
+        t1 = max(r["t"] for r in b)
+        b_sum = {k: sum(r[k] for r in b) for k in ("delivered", "sent", "open", "lost", "cpu")}
+        secs = t1 - a["t"]
+        out |= {
+            "seconds": secs,
+            "delivered": b_sum["delivered"] - a["delivered"],
+            "sent": b_sum["sent"] - a["sent"],
+            "deliveries_per_s": (b_sum["delivered"] - a["delivered"]) / secs,
+            "messages_per_s": (b_sum["sent"] - a["sent"]) / secs,
+            "bench_cpu_pct": 100 * (b_sum["cpu"] - a["cpu"]) / secs,
+            "lost": b_sum["lost"],
+        }
+        if expected:
+            out["expected"] = expected
+        if target.pid:
+            out["server_cpu_pct"] = 100 * (b_cpu - a_cpu) / secs
+        window = {"op": "samples", "t0_ns": int(a["t"] * 1e9), "t1_ns": int(t1 * 1e9)}
+        out |= percentiles([r["latencies"] for r in pool.call(window, 30)])
+        return out
+    finally:
+        progress.done()
+        pool.close()

@@ -1,0 +1,153 @@
+"""chat-bench at a tiny size against a real `chat-server` process: every scenario runs, the
+numbers it reports add up (a fixed message count is delivered exactly), and --compare-floor
+drives both servers. Bounded: each run has a subprocess timeout and chat-bench's own --timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat.bench.wire import JSON, TEXT
+from chat.bench.workers import Straddle
+from tests.helpers import TEST_FLAGS
+
+RUN_TIMEOUT = 60
+
+
+class Server:
+    """`chat-server --port 0` as a child; its port from the `server.started` log line."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chat", "--port", "0", "--log-format", "json", *TEST_FLAGS],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        self.port = 0
+        self._started = threading.Event()
+        # One thread reads the log for as long as the server runs, so the pipe never fills.
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._started.wait(20) or not self.port:
+            self.stop()
+            raise AssertionError("chat-server did not log server.started")
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            if not self.port and b"server.started" in raw:
+                self.port = int(json.loads(raw)["port"])
+                self._started.set()
+        self._started.set()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        assert self.proc.wait(10) == 0
+        self._reader.join(10)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "chat.bench.cli", *args, "--workers", "2", "--timeout", "20",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc: dict[str, Any] = json.loads(out.read_text())
+    assert doc["scenario"] == args[0] and doc["machine"]["cpus"]
+    assert "deliveries/s" in proc.stdout or "held" in proc.stdout  # the summary table
+    return doc
+
+
+def target(srv: Server) -> list[str]:
+    return ["--port", str(srv.port), "--server-pid", str(srv.proc.pid)]
+
+
+def test_connections_are_held_and_measured(server: Server, tmp_path: Path) -> None:
+    doc = bench(tmp_path, "connections", *target(server), "--members", "60", "--room-size", "7",
+                "--hold", "0.5")  # fmt: skip
+    run = doc["runs"]["given"][0]
+    assert run["connected"] == run["held"] == 60 and run["lost"] == 0
+    assert run["ramp_per_s"] > 0 and run["rss_after_kib"] > 0
+    assert 0 <= run["idle_cpu_pct"] < 100
+
+
+def test_fanout_in_flight_delivers_every_message_to_every_member(
+    server: Server, tmp_path: Path
+) -> None:
+    doc = bench(tmp_path, "fanout", *target(server), "--members", "30", "--senders", "3",
+                "--messages", "20", "--inflight", "5", "--probes", "3")  # fmt: skip
+    run = doc["runs"]["given"][0]
+    # JSON clients get their own messages back: each message reaches all 30 members.
+    assert run["delivered"] == run["expected"] == 30 * 3 * 20
+    assert run["sent"] == 3 * 20 and run["lost"] == 0
+    assert run["deliveries_per_s"] > 0
+    # Every probe timed every message: 3 probes x 60 messages.
+    assert run["samples"] == 3 * 60
+    assert 0 < run["lat_p50_ms"] <= run["lat_p95_ms"] <= run["lat_p99_ms"] <= run["lat_max_ms"]
+    assert run["lat_max_ms"] < 20_000
+
+
+def test_fanout_at_a_fixed_rate_in_the_text_dialect(server: Server, tmp_path: Path) -> None:
+    doc = bench(tmp_path, "fanout", *target(server), "--dialect", "text", "--members", "20",
+                "--senders", "2", "--rate", "200", "--messages", "10", "--probes", "2")  # fmt: skip
+    run = doc["runs"]["given"][0]
+    # A text sender does not get its own line back.
+    assert run["delivered"] == run["expected"] == 2 * 10 * 19
+    assert run["samples"] == 2 * 2 * 10
+
+
+def test_rooms_deliver_only_within_each_room(server: Server, tmp_path: Path) -> None:
+    doc = bench(tmp_path, "rooms", *target(server), "--rooms", "5", "--room-size", "4",
+                "--messages", "10", "--inflight", "3", "--probes", "5")  # fmt: skip
+    run = doc["runs"]["given"][0]
+    assert run["delivered"] == run["expected"] == 5 * 10 * 4
+    assert run["samples"] == 5 * 10  # one probe per room sees its room's 10 messages
+
+
+def test_compare_floor_runs_both_servers_and_reports_the_ratio(tmp_path: Path) -> None:
+    doc = bench(tmp_path, "fanout", "--compare-floor", "--members", "20", "--senders", "2",
+                "--messages", "10", "--inflight", "4")  # fmt: skip
+    for kind in ("chat", "floor"):
+        run = doc["runs"][kind][0]
+        assert run["delivered"] == run["expected"] == 20 * 2 * 10
+        assert run["server_cpu_pct"] >= 0 and run["rss_per_conn_kib"] > 0
+    ratio = doc["ratio"]["deliveries_per_s"]
+    assert (
+        ratio
+        == doc["medians"]["chat"]["deliveries_per_s"] / doc["medians"]["floor"]["deliveries_per_s"]
+    )
+
+
+@pytest.mark.parametrize("dialect", [JSON, TEXT])
+def test_counting_finds_markers_split_across_any_chunk_boundaries(dialect: Any) -> None:
+    rng = random.Random(7)
+    line = dialect.message_marker.lstrip(b"\n") + b' "L00001 5 x"'
+    stream = b"".join(rng.choice([line + b"\n", b"* noise\n", b"[pm] <a> b\n"]) for _ in range(500))
+    expected = (b"\n" + stream).count(dialect.message_marker)
+    for _ in range(20):
+        counter, pos = Straddle(dialect.message_marker), 0
+        while pos < len(stream):
+            step = rng.choice([1, 2, 3, 7, 64, 1000])
+            counter.feed(stream[pos : pos + step])
+            pos += step
+        assert counter.count == expected > 0
