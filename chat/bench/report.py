@@ -30,6 +30,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "lat_max_ms": ("max ms", "{:.2f}"),
     "server_cpu_pct": ("server CPU %", "{:.0f}"),
     "bench_cpu_pct": ("bench CPU %", "{:.0f}"),
+    "deliveries_per_write": ("deliv/write", "{:.1f}"),
     "delivered": ("delivered", "{:,.0f}"),
     "expected": ("expected", "{:,.0f}"),
     "lost": ("lost", "{:,.0f}"),

@@ -220,11 +220,13 @@ def run_traffic(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> 
         deadline = t_start + (args.timeout if expected else args.warmup + args.duration)
         a: Result | None = None
         a_cpu = 0.0
+        a_writes = 0
         while True:
             s = pool.stats()
             now = time.monotonic()
             if a is None and now >= warm_end:
                 a, a_cpu = (base if expected else s), procfs.cpu_seconds(target.pid)
+                a_writes = procfs.write_calls(target.pid)
                 a["t"] = t_start if expected else now
             got = s["delivered"] - base["delivered"]
             progress.show(
@@ -234,6 +236,7 @@ def run_traffic(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> 
                 break
             time.sleep(POLL if not expected else 0.02)
         b_cpu = procfs.cpu_seconds(target.pid)
+        b_writes = procfs.write_calls(target.pid)
         b = pool.call({"op": "stop"}, 10)
         assert a is not None
         t1 = max(r["t"] for r in b)
@@ -252,6 +255,10 @@ def run_traffic(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> 
             out["expected"] = expected
         if target.pid:
             out["server_cpu_pct"] = 100 * (b_cpu - a_cpu) / secs
+            # /proc counts write()/writev() (uvloop's), not send() (asyncio's): then it is 0.
+            writes = b_writes - a_writes
+            if writes > 0:
+                out["deliveries_per_write"] = out["delivered"] / writes
         window = {"op": "samples", "t0_ns": int(a["t"] * 1e9), "t1_ns": int(t1 * 1e9)}
         out |= percentiles([r["latencies"] for r in pool.call(window, 30)])
         return out
