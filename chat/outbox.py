@@ -6,11 +6,14 @@ session treats that client as a slow consumer). The transport takes everything q
 (`take`) and writes it with a single `write()`, so a client costs one system call per event-loop
 pass however many messages arrived for it.
 
-`push` is the innermost step of every fan-out (one call per delivery), so it is one method with
-one combined bound check; the `wake` hook runs only when the outbox goes from empty to non-empty.
+A room message reaches its members through `fan_out`, the innermost loop of the server: one
+combined bound check and an append per member, no method call, and the `wake` hook only when an
+outbox goes from empty to non-empty. `push` is the same for one outbox.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class Outbox:
@@ -27,15 +30,7 @@ class Outbox:
 
     def push(self, data: bytes) -> None:
         """Queue `data`, or call `full()` (queueing nothing) if that would pass a bound."""
-        chunks = self._chunks
-        size = self.nbytes + len(data)
-        if size > self.max_bytes or len(chunks) >= self.max_messages:
-            self.full()
-            return
-        chunks.append(data)
-        self.nbytes = size
-        if len(chunks) == 1:
-            self.wake()
+        fan_out((self,), data)
 
     def take(self) -> bytes:
         """Everything queued, joined, leaving the outbox empty."""
@@ -54,3 +49,26 @@ class Outbox:
 
     def full(self) -> None:
         """A push was refused because it would pass a bound (or the outbox is sealed)."""
+
+
+def fan_out(boxes: Iterable[Outbox], data: bytes, skip: Outbox | None = None) -> int:
+    """Queue the same `data` in every outbox but `skip`; return how many took it.
+
+    An outbox that would pass a bound takes nothing and has `full()` called. MUST NOT block.
+    """
+    size = len(data)
+    taken = 0
+    for box in boxes:
+        if box is skip:
+            continue
+        chunks = box._chunks
+        total = box.nbytes + size
+        if total > box.max_bytes or len(chunks) >= box.max_messages:
+            box.full()
+            continue
+        chunks.append(data)
+        box.nbytes = total
+        taken += 1
+        if len(chunks) == 1:
+            box.wake()
+    return taken

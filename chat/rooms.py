@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from chat.outbox import fan_out
 from chat.protocol.codec import Codec
 from chat.protocol.events import Event
 from chat.session import Session
@@ -51,16 +52,7 @@ class Room:
         """
         delivered = 0
         for codec, group in self.groups.items():
-            data = codec.encode(event)
-            if codec.echo or sender is None or sender not in group:
-                for member in group:
-                    member.push(data)
-                delivered += len(group)
-            else:
-                for member in group:
-                    if member is not sender:
-                        member.push(data)
-                delivered += len(group) - 1
+            delivered += fan_out(group, codec.encode(event), None if codec.echo else sender)
         return delivered
 
 
