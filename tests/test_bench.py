@@ -124,6 +124,16 @@ def test_rooms_deliver_only_within_each_room(server: Server, tmp_path: Path) -> 
     assert run["samples"] == 5 * 10  # one probe per room sees its room's 10 messages
 
 
+def test_soak_loses_nothing_while_connections_churn(server: Server, tmp_path: Path) -> None:
+    doc = bench(tmp_path, "soak", *target(server), "--rooms", "4", "--room-size", "3",
+                "--senders", "1", "--rate", "40", "--minutes", "0.05", "--churn", "10")  # fmt: skip
+    (run,) = doc["runs"]["given"]
+    assert run["expected"] == 4 * 30 * 3  # 4 rooms, 30 messages each (10/s for 3 s), 3 members
+    assert run["delivered"] == run["expected"] and run["lost_messages"] == 0
+    assert run["churned"] > 0 and run["churn_failed"] == 0
+    assert run["rss_first_kib"] > 0 and len(run["rss_series"]) >= 1
+
+
 def test_compare_floor_runs_both_servers_and_reports_the_ratio(tmp_path: Path) -> None:
     doc = bench(tmp_path, "fanout", "--compare-floor", "--members", "20", "--senders", "2",
                 "--messages", "10", "--inflight", "4")  # fmt: skip

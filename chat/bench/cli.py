@@ -102,6 +102,20 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument("--probes", type=int, default=8, help="members that time deliveries")
         t.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
         t.add_argument("--duration", type=float, default=5.0, help="measured seconds")
+
+    s = sub.add_parser(
+        "soak",
+        parents=[common],
+        help="mixed load for minutes: rooms at a steady rate, churn, RSS sampled, zero loss",
+    )
+    s.add_argument("--rooms", type=int, default=50)
+    s.add_argument("--room-size", type=int, default=20)
+    s.add_argument("--senders", type=int, default=2, help="senders per room")
+    s.add_argument("--rate", type=float, default=200.0, help="messages/s in, all senders")
+    s.add_argument("--minutes", type=float, default=10.0, help="how long the load runs")
+    s.add_argument("--churn", type=float, default=20.0, help="connect-login-quit cycles/s")
+    s.add_argument("--size", type=int, default=100, help="characters per message text")
+    s.add_argument("--probes", type=int, default=8, help="members that time deliveries")
     return p
 
 
@@ -109,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("chat-bench only loads servers on this machine (--host 127.0.0.1)")
+    if args.scenario == "soak":  # an exact count over the whole run: every message must arrive
+        per_sender = args.rate / (args.rooms * min(args.senders, args.room_size))
+        args.messages = max(1, round(per_sender * args.minutes * 60))
+        args.inflight, args.warmup, args.duration = 0, 0.0, args.minutes * 60
+        args.timeout = max(args.timeout, args.minutes * 60 + 120)
     if args.scenario != "connections":
         if not args.rate and not args.inflight:
             args.inflight = 20
@@ -120,9 +139,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if len(plan.members) > SOCKETS_PER_WORKER * args.workers:
         need = -(-len(plan.members) // SOCKETS_PER_WORKER)
         raise SystemExit(f"{len(plan.members):,} sockets need --workers {need} or more")
-    drive: Callable[..., report.Result] = (
-        scenarios.run_connections if args.scenario == "connections" else scenarios.run_traffic
-    )
+    drive: Callable[..., report.Result] = {
+        "connections": scenarios.run_connections,
+        "soak": scenarios.run_soak,
+    }.get(args.scenario, scenarios.run_traffic)
     kinds = ["chat", "floor"] if args.compare_floor else ["chat" if args.spawn else "given"]
     results: dict[str, list[report.Result]] = {k: [] for k in kinds}
     for run in range(args.runs):
@@ -158,6 +178,10 @@ def make_plan(args: argparse.Namespace) -> scenarios.Plan:
         return scenarios.plan_connections(args.members, args.room_size)
     if args.scenario == "fanout":
         return scenarios.plan_fanout(args.members, args.senders, args.probes)
+    if args.scenario == "soak":
+        plan = scenarios.plan_rooms(args.rooms, args.room_size, args.senders, args.probes)
+        plan.scenario = "soak"
+        return plan
     return scenarios.plan_rooms(args.rooms, args.room_size, args.senders, args.probes)
 
 
@@ -215,6 +239,8 @@ def describe(args: argparse.Namespace) -> str:
         if args.scenario == "fanout"
         else f"{args.rooms:,} rooms x {args.room_size}, {args.senders} sender(s) each"
     )
+    if args.scenario == "soak":
+        who += f", {args.churn:g} churn cycles/s, {args.minutes:g} min"
     load = f"{args.inflight} in flight/sender" if args.inflight else f"{args.rate:g} msgs/s in"
     count = f"{args.messages} msgs/sender" if args.messages else f"{args.duration:g}s measured"
     return f"{who}, {load}, {args.size}-char {args.dialect}, {count}, {args.workers} workers"

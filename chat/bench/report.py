@@ -34,6 +34,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "delivered": ("delivered", "{:,.0f}"),
     "expected": ("expected", "{:,.0f}"),
     "lost": ("lost", "{:,.0f}"),
+    "lost_messages": ("lost msgs", "{:,.0f}"),
+    "churned": ("churned", "{:,.0f}"),
+    "rss_first_kib": ("RSS first KiB", "{:,.0f}"),
+    "rss_last_kib": ("RSS last KiB", "{:,.0f}"),
+    "rss_growth_pct": ("RSS growth %", "{:+.1f}"),
 }
 HIGHER_IS_BETTER = {"held", "ramp_per_s", "deliveries_per_s", "messages_per_s"}
 

@@ -12,11 +12,13 @@ import multiprocessing
 import random
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from chat.bench import procfs
+from chat.bench.churn import Churner
 from chat.bench.report import Progress, Result, percentiles
 from chat.bench.wire import DIALECTS, LOBBY
 from chat.bench.workers import MemberSpec, WorkerConfig, run
@@ -196,8 +198,16 @@ def run_connections(target: Target, plan: Plan, config: WorkerConfig, args: Any)
         pool.close()
 
 
-def run_traffic(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Result:
-    """fanout and rooms: connect everyone, post (rate or in-flight), count, time, report."""
+def run_traffic(
+    target: Target,
+    plan: Plan,
+    config: WorkerConfig,
+    args: Any,
+    tick: Callable[[], None] | None = None,
+) -> Result:
+    """fanout and rooms: connect everyone, post (rate or in-flight), count, time, report.
+
+    `tick` (if any) is called on every poll while traffic runs; it must be cheap."""
     dialect = DIALECTS[config.dialect]
     progress = Progress()
     rss0 = procfs.rss_kib(target.pid) if target.pid else 0
@@ -229,6 +239,8 @@ def run_traffic(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> 
                 a_writes = procfs.write_calls(target.pid)
                 a["t"] = t_start if expected else now
             got = s["delivered"] - base["delivered"]
+            if tick is not None:
+                tick()
             progress.show(
                 f"{got:,} delivered, {s['sent'] - base['sent']:,} sent, {s['open']:,} open"
             )
@@ -265,3 +277,39 @@ def run_traffic(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> 
     finally:
         progress.done()
         pool.close()
+
+
+SOAK_SAMPLE = 10.0
+"""Seconds between the soak's samples of the server's RSS."""
+
+
+def run_soak(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Result:
+    """rooms traffic at a steady rate for `--minutes`, with connection churn beside it; the
+    server's RSS is sampled every `SOAK_SAMPLE` s, and every stable member must get exactly
+    every message sent to its room (zero loss)."""
+    samples: list[tuple[float, int]] = []
+    t0 = time.monotonic()
+
+    def sample() -> None:
+        now = time.monotonic()
+        if target.pid and (not samples or now - t0 - samples[-1][0] >= SOAK_SAMPLE):
+            samples.append((now - t0, procfs.rss_kib(target.pid)))
+
+    churner = Churner(target.host, target.port, args.churn, sorted(plan.rooms))
+    try:
+        out = run_traffic(target, plan, config, args, tick=sample)
+    finally:
+        out_churn = churner.stop()
+    out |= out_churn
+    out["lost_messages"] = out.get("expected", 0) - out["delivered"]
+    if samples:
+        rss = [kib for _, kib in samples]
+        settled = rss[len(rss) // 10 :] or rss  # after the first tenth: warm-up allocations
+        out |= {
+            "rss_first_kib": settled[0],
+            "rss_last_kib": rss[-1],
+            "rss_max_kib": max(rss),
+            "rss_growth_pct": 100 * (rss[-1] - settled[0]) / settled[0],
+            "rss_series": samples,
+        }
+    return out
