@@ -48,6 +48,11 @@ class Dialect:
             return b'{"type":"who","room":' + json.dumps(room).encode()
         return f"* {room} (".encode()
 
+    @property
+    def ping(self) -> bytes:
+        """A keepalive: what a listening client sends so the idle sweep leaves it alone."""
+        return b'{"type":"ping"}\n' if self.name == "json" else b"/ping\n"
+
     def say(self, sender: int, sent_ns: int, pad: bytes) -> bytes:
         """One room message line to the current room, tagged with sender and send time."""
         if self.name == "json":

@@ -25,6 +25,10 @@ MAX_SAMPLES = 1_000_000
 """Latency samples a worker keeps (a probe sees every message of its room)."""
 
 
+KEEPALIVE = 60.0
+"""Seconds between keepalive pings from every member (the server's idle timeout is 300 s)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MemberSpec:
     nick: str
@@ -168,6 +172,7 @@ class Worker:
                 commands.put_nowait({"op": "exit"})
 
         self.loop.add_reader(fd, readable)
+        keepalive = asyncio.create_task(self._keepalive())
         while True:
             cmd = await commands.get()
             if cmd["op"] == "exit":
@@ -176,7 +181,16 @@ class Worker:
             os.set_blocking(fd, True)
             self.conn.send(reply)
         self.loop.remove_reader(fd)
+        keepalive.cancel()
         self._close_all()
+
+    async def _keepalive(self) -> None:
+        """Ping every member every KEEPALIVE s, as a listening client does (idle timeouts)."""
+        ping = self.dialect.ping
+        while True:
+            await asyncio.sleep(KEEPALIVE)
+            for m in list(self.open):
+                m.write(ping)
 
     async def op_connect(self, cmd: dict[str, Any]) -> dict[str, Any]:
         specs: list[MemberSpec] = cmd["members"]
