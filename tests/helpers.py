@@ -27,8 +27,8 @@ TEST_FLAGS = ("--max-per-ip", "0", "--msg-rate", "0")
 
 @asynccontextmanager
 async def running_server(**overrides: Any) -> AsyncIterator[ChatServer]:
-    options = {**TEST_DEFAULTS, **overrides}
-    settings = replace(Settings(), host="127.0.0.1", port=0, **options)
+    options = {"host": "127.0.0.1", "port": 0, **TEST_DEFAULTS, **overrides}
+    settings = replace(Settings(), **options)
     server = ChatServer(settings)
     await server.start()
     try:
