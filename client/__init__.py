@@ -1,0 +1,1 @@
+"""chat-client: a terminal chat client (prompt_toolkit UI over a sans-UI connection core)."""

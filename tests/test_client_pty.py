@@ -1,0 +1,135 @@
+"""The real `chat-client` in a pseudo-terminal (pexpect), its screen emulated with pyte.
+
+While another client floods the room, a line is typed slowly: the screen shows the arrived
+messages above an intact input line, and Enter delivers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pexpect
+import pyte
+
+from tests.helpers import JsonClient, ServerProcess
+
+COLS, ROWS = 100, 30
+
+
+class Screen(pyte.Screen):  # type: ignore[misc]
+    """A pyte screen that answers the terminal's queries (cursor position), as a terminal does."""
+
+    def __init__(self, columns: int, lines: int) -> None:
+        super().__init__(columns, lines)
+        self.replies: list[str] = []
+
+    def write_process_input(self, data: str) -> None:
+        self.replies.append(data)
+
+
+class Terminal:
+    """A child process on a PTY, its output fed to a pyte screen by a background reader."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.child = pexpect.spawn(argv[0], argv[1:], env=env, dimensions=(ROWS, COLS))
+        self.screen = Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = b""
+        self._changed = asyncio.Event()
+        self._pump = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data = await loop.run_in_executor(None, self.child.read_nonblocking, 65536, 0.1)
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                self._changed.set()
+                return
+            self.raw += data
+            self.stream.feed(data)
+            for reply in self.screen.replies:
+                self.child.send(reply)
+            self.screen.replies.clear()
+            self._changed.set()
+
+    def lines(self) -> list[str]:
+        return [line.rstrip() for line in self.screen.display]
+
+    async def until(self, ok: Callable[[list[str]], bool], timeout: float = 10.0) -> list[str]:
+        try:
+            async with asyncio.timeout(timeout):
+                while not ok(self.lines()):
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise AssertionError("screen never matched:\n" + "\n".join(self.lines())) from None
+        return self.lines()
+
+    async def close(self) -> int:
+        await asyncio.wait_for(self._pump, 10)
+        self.child.wait()
+        return int(self.child.exitstatus or 0)
+
+
+async def test_typing_while_messages_flood_in(tmp_path: Path) -> None:
+    server = await ServerProcess.start()
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "XDG_STATE_HOME": str(tmp_path),
+        "COLUMNS": "100",
+    }
+    term = Terminal(
+        [sys.executable, "-m", "client", "--nick", "bob", "--port", str(server.port)], env
+    )
+    flooder = await JsonClient.login(server.port, "flood")
+    try:
+        await term.until(lambda ls: any("connected as bob" in line for line in ls))
+        await flooder.event("join", lambda ev: ev["nick"] == "bob")
+
+        async def flood() -> None:
+            n = 0
+            while True:
+                await flooder.send_json(type="say", text=f"flood {n}")
+                n += 1
+                await asyncio.sleep(0.02)  # the flooder's pace
+
+        flooding = asyncio.create_task(flood())
+        typed = "hello while it floods"
+        for ch in typed:  # a person typing, slowly
+            term.child.send(ch)
+            await asyncio.sleep(0.04)
+        lines = await term.until(
+            lambda ls: (
+                sum("<flood> flood" in line for line in ls) >= 5
+                and any(line.endswith("> " + typed) for line in ls)
+            )
+        )
+        flooding.cancel()
+        prompt = [line for line in lines if line.endswith("> " + typed)]
+        assert len(prompt) == 1, lines  # the half-typed line is shown once, intact
+        assert lines.index(prompt[0]) > max(
+            i for i, line in enumerate(lines) if "<flood> flood" in line
+        )  # below the messages that arrived
+        await term.until(lambda ls: "#lobby (2)" in ls[-1])  # the toolbar: room and members
+        term.child.send("\r")
+        got = await flooder.event("message", lambda ev: ev["nick"] == "bob")
+        assert got["text"] == typed
+        await term.until(lambda ls: any(line.endswith("<bob> " + typed) for line in ls))
+        await term.until(lambda ls: ">" in ls and "online" in ls[-1])  # a fresh, empty prompt
+        term.child.sendcontrol("d")
+        assert await term.close() == 0
+        assert b"Traceback" not in term.raw
+        history = (tmp_path / "chat" / "history").read_text()
+        assert typed in history  # kept for the next run
+    finally:
+        if term.child.isalive():
+            term.child.terminate(force=True)
+        await server.stop()
