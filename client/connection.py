@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import ssl
 from collections import deque
@@ -178,27 +179,34 @@ class Connection:
                         welcomed = True
                         self.state.apply(ev)
                         self.on_event(ev)
-                        self._after_welcome()
                         continue
                 self.state.apply(ev)
                 self.on_event(ev)
+                if ev.get("type") == "who" and self.state.link != "online":
+                    self._back_online()  # the server has put us in its default room
         finally:
             keepalive.cancel()
         return welcomed
 
-    def _after_welcome(self) -> None:
-        """Back online: rooms first, then the current room, then what waited."""
+    def _back_online(self) -> None:
+        """Welcomed and in the default room: take our rooms back (the current one last, so it
+        is current again), leave the default room if we had left it, then send what waited."""
         self.state.link = "online"
         self.connected.set()
         if self._rejoin:
             self.on_event(local("reconnected; rejoining " + ", ".join(self._rejoin), "info"))
-            lobby_kept = any(r.lower() == "#lobby" for r in self._rejoin)
+            wanted = {r.lower() for r in self._rejoin}
+            current = self._rejoin_current
+            joined = False
             for room in self._rejoin:
-                self._write({"type": "join", "room": room})
-            if not lobby_kept:
-                self._write({"type": "part", "room": "#lobby"})
-            if self._rejoin_current:
-                self._write({"type": "join", "room": self._rejoin_current})
+                if room.lower() not in self.state.rooms and room != current:
+                    self._write({"type": "join", "room": room})
+                    joined = True
+            for key, room_state in list(self.state.rooms.items()):
+                if key not in wanted:
+                    self._write({"type": "part", "room": room_state.name})
+            if current is not None and (joined or current.lower() not in self.state.rooms):
+                self._write({"type": "join", "room": current})  # joins, or makes it current
             self._rejoin = []
         while self.pending:
             self._write(self.pending.popleft())
@@ -218,4 +226,8 @@ def _fallback(nick: str) -> str:
 def _why(err: BaseException) -> str:
     if isinstance(err, TimeoutError):
         return "timed out"
-    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+    if isinstance(err, OSError) and err.errno:
+        return os.strerror(err.errno).lower()
+    if isinstance(err, ConnectionRefusedError):  # asyncio's "Connect call failed" has no errno
+        return "connection refused"
+    return str(err) or type(err).__name__

@@ -18,6 +18,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.styles import Style
 
@@ -86,7 +87,16 @@ async def run_ui(conn: Connection) -> None:
             print_formatted_text(FormattedText(fragments), style=style)
 
     conn.on_event = show
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _quit(event: KeyPressEvent) -> None:
+        # Ctrl-C quits like Ctrl-D. Left to prompt_toolkit it raises KeyboardInterrupt inside
+        # the prompt task, which asyncio re-raises out of the loop as a traceback.
+        event.app.exit(exception=EOFError())
+
     session: PromptSession[str] = PromptSession(
+        key_bindings=keys,
         history=FileHistory(str(history_path())),
         completer=ChatCompleter(state),
         complete_while_typing=False,
@@ -131,7 +141,7 @@ async def _prompt_loop(
             return
         try:
             line = prompt.result()
-        except (EOFError, KeyboardInterrupt):  # Ctrl-D, Ctrl-C
+        except EOFError:  # Ctrl-D, Ctrl-C
             return
         parsed = parse(line, state.current)
         if parsed.help:

@@ -133,3 +133,32 @@ async def test_typing_while_messages_flood_in(tmp_path: Path) -> None:
         if term.child.isalive():
             term.child.terminate(force=True)
         await server.stop()
+
+
+async def test_ctrl_c_leaves_cleanly(tmp_path: Path) -> None:
+    server = await ServerProcess.start()
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path)}
+    term = Terminal(
+        [sys.executable, "-m", "client", "--nick", "carol", "--port", str(server.port)], env
+    )
+    watcher = await JsonClient.login(server.port, "watcher")
+    try:
+        await term.until(lambda ls: any("connected as carol" in line for line in ls))
+        term.child.send("half a line")
+        await term.until(lambda ls: any(line.endswith("> half a line") for line in ls))
+        term.child.sendcontrol("c")
+        assert await term.close() == 0
+        assert b"Traceback" not in term.raw and b"KeyboardInterrupt" not in term.raw
+        assert (await watcher.event("quit"))["nick"] == "carol"  # it said goodbye
+    finally:
+        if term.child.isalive():
+            term.child.terminate(force=True)
+        await server.stop()
+
+
+async def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path)}
+    term = Terminal([sys.executable, "-m", "client", "--nick", "dave", "--port", "9"], env)
+    assert await term.close() == 1
+    shown = [line for line in term.lines() if line]
+    assert shown == ["chat-client: cannot reach 127.0.0.1:9: connection refused"]
