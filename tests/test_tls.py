@@ -96,3 +96,23 @@ async def test_no_listener_at_all_is_an_error() -> None:
     with pytest.raises(OSError, match="--no-plain needs --tls-cert"):
         async with running_server(plain=False):
             pass
+
+
+async def test_the_chat_client_connection_speaks_tls(cert_files: tuple[str, str, str]) -> None:
+    from client.connection import Connection
+    from tests.test_client_connection import Inbox, kind
+
+    chain, key, ca_file = cert_files
+    async with running_server(tls_cert=chain, tls_key=key, tls_port=0, plain=False) as srv:
+        inbox = Inbox()
+        conn = Connection(
+            "localhost", srv.tls_port, "tlsbob", inbox, ssl_context=tls.client_context(ca_file)
+        )
+        task = asyncio.create_task(conn.run())
+        await inbox.wait(kind("welcome"))
+        other = await tls_json_login(srv.tls_port, ca_file, "tlsalice")
+        conn.send({"type": "say", "room": "#lobby", "text": "encrypted hello"})
+        got = await other.event("message", lambda ev: ev["nick"] == "tlsbob")
+        assert got["text"] == "encrypted hello"
+        await conn.quit()
+        await asyncio.wait_for(task, 5)
