@@ -195,3 +195,48 @@ async def test_idle_client_is_warned_then_cut_and_pinging_keeps_alive() -> None:
         finally:
             task.cancel()
         assert srv.stats.disconnects["idle"] == 2
+
+
+async def test_room_full_in_both_dialects() -> None:
+    async with running_server(max_room_members=2) as srv:
+        held = [await TextClient.login(srv.port, "a"), await TextClient.login(srv.port, "b")]
+        late = await LineClient.connect(srv.port)
+        await late.send("c")
+        await late.expect(r"^\* welcome, c!")
+        await late.expect(r"^! room-full: #lobby is full \(2 members\)")  # c is in no room
+        j = await JsonClient.connect(srv.port)
+        await j.send_json(type="hello", version=1, nick="d")
+        await j.event("welcome")
+        assert (await j.event("error"))["code"] == "room-full"
+        await j.send_json(type="join", room="#other")  # other rooms are fine
+        assert (await j.event("join"))["room"] == "#other"
+        assert len(held) == srv.hub.rooms["#lobby"].size == 2
+
+
+async def test_rate_limit_in_the_text_dialect() -> None:
+    async with running_server(msg_rate=1.0, msg_burst=3) as srv:
+        t = await TextClient.login(srv.port, "fast")
+        t.writer.write(b"one\ntwo\nthree\nfour\n")
+        await t.writer.drain()
+        await t.expect(r"^! rate-limited: more than 1 lines/s: slow down")
+        assert srv.stats.messages_received <= 3
+
+
+@pytest.mark.parametrize(
+    ("nick", "code"),
+    [
+        ("\uff41\uff4c\uff49\uff43\uff45", "nick-taken"),  # fullwidth a l i c e is alice
+        ("ALICE", "nick-taken"),
+        ("\u0430lice", "bad-nick"),  # Cyrillic a
+        ("al\u200bice", "bad-nick"),  # zero-width space
+        ("ali\u0301ce", "bad-nick"),  # combining accent
+    ],
+)
+async def test_look_alike_nicks_cannot_impersonate(
+    server: ChatServer, nick: str, code: str
+) -> None:
+    alice = await TextClient.login(server.port, "alice")
+    imitator = await JsonClient.connect(server.port)
+    await imitator.send_json(type="hello", version=1, nick=nick)
+    assert (await imitator.event("error"))["code"] == code
+    await alice.close()
