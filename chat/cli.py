@@ -10,23 +10,9 @@ from collections.abc import Sequence
 import structlog
 
 from chat import log as chat_log
+from chat.loops import new_loop
 from chat.server import ChatServer
 from chat.settings import Settings
-
-
-def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
-    if kind in ("auto", "uvloop"):
-        try:
-            import uvloop  # type: ignore[import-not-found, unused-ignore]
-        except ImportError:
-            if kind == "uvloop":
-                raise SystemExit(
-                    "--loop uvloop: uvloop is not installed (pip install 'chat[speed]')"
-                ) from None
-        else:
-            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-            return loop
-    return asyncio.new_event_loop()
 
 
 async def serve(settings: Settings) -> None:
@@ -53,7 +39,7 @@ async def serve(settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     settings = Settings.from_args(argv)
     chat_log.configure(settings.log_level, settings.log_format)
-    loop = _new_loop(settings.loop)
+    loop = new_loop(settings.loop)
     structlog.get_logger("chat").info("server.loop", loop=type(loop).__module__)
     try:
         with asyncio.Runner(loop_factory=lambda: loop) as runner:

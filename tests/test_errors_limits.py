@@ -183,7 +183,7 @@ async def test_idle_client_is_warned_then_cut_and_pinging_keeps_alive() -> None:
             while True:
                 await pinger.send_json(type="ping")
                 await pinger.event("pong")
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # pacing the pings, not waiting for an event
 
         task = asyncio.create_task(keep_alive())
         try:

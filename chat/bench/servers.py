@@ -7,7 +7,6 @@ after a few seconds) by its own PID.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import sys
@@ -18,22 +17,6 @@ from pathlib import Path
 from chat.bench.procfs import free_port
 
 FLOOR_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "floor_server.py"
-
-
-def new_loop(kind: str) -> asyncio.AbstractEventLoop:
-    """A new event loop: uvloop if asked for (or `auto` and installed), else asyncio's."""
-    if kind in ("auto", "uvloop"):
-        try:
-            import uvloop  # type: ignore[import-not-found, unused-ignore]
-        except ImportError:
-            if kind == "uvloop":
-                raise SystemExit(
-                    "--loop uvloop: uvloop is not installed (pip install 'chat[speed]')"
-                ) from None
-        else:
-            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-            return loop
-    return asyncio.new_event_loop()
 
 
 @dataclass
