@@ -130,7 +130,7 @@ def _lighten(writer: asyncio.StreamWriter) -> None:
     asyncio's FlowControlMixin creates a `collections.deque` per connection (about 620 bytes
     even when empty, a tenth of what a connection costs here). Waiters exist only while a
     client's kernel buffer is full, and the mixin only appends, removes and iterates them, which
-    a list (56 bytes) does as well. Measured: -0.55 KiB per connection (docs/benchmarks.md).
+    a list (56 bytes) does as well. Measured: -0.84 KiB per connection (docs/benchmarks.md).
     Guarded, so a future asyncio that changes this is left alone.
     """
     protocol = getattr(writer, "_protocol", None)
