@@ -16,12 +16,15 @@ from typing import Any
 
 import structlog
 
+from chat.cluster import wire as w
+from chat.cluster.broker import Broker, InProcess
 from chat.names import check_nick, check_room, fold
 from chat.protocol import PROTOCOL_VERSION
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import (
     BAD_COMMAND,
+    CLUSTER_DOWN,
     NICK_TAKEN,
     NO_SUCH_NICK,
     NOT_IN_ROOM,
@@ -56,10 +59,14 @@ class Limits:
 
 class Hub:
     def __init__(
-        self, limits: Limits | None = None, clock: Callable[[], float] = time.time
+        self,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+        broker: Broker | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.clock = clock
+        self.broker: Broker = broker or InProcess()
         self.nicks: dict[str, Session] = {}
         self.rooms: dict[str, Room] = {}
         self.stats = Stats()
@@ -106,6 +113,8 @@ class Hub:
             return
         nick = session.nick
         del self.nicks[session.folded]
+        self.broker.release(session.folded)
+        self.broker.publish(w.Offline(self.broker.node, nick, message or reason))
         rooms = list(session.rooms.values())
         session.rooms.clear()
         session.current = None
@@ -118,6 +127,25 @@ class Hub:
                 neighbours.update(dict.fromkeys(room.members()))
         fanout(neighbours, e.Quitted(nick, message or reason))
 
+    def nick_claimed(self, session: Session, command: c.Command) -> str | None:
+        """The nick `command` would give `session`, if it is a valid and locally free one;
+        the transport reserves it cluster-wide before `handle` (see chat.cluster)."""
+        if isinstance(command, c.Hello | c.Nick):
+            wanted = command.nick
+        elif session.nick is None and isinstance(command, c.Say):
+            wanted = command.text if isinstance(session.codec, TextCodec) else ""
+        else:
+            return None
+        try:
+            nick = check_nick(wanted)
+        except ProtocolError:
+            return None  # `handle` answers with the reason
+        folded = fold(nick)
+        owner = self.nicks.get(folded)
+        if folded == session.folded or (owner is not None and owner is not session):
+            return None
+        return nick
+
     # --- registration and nicks -----------------------------------------------------------
     def _hello(self, s: Session, cmd: c.Hello) -> None:
         if s.nick is not None:
@@ -128,6 +156,7 @@ class Hub:
         nick = self._claim(nick)
         s.nick, s.folded = nick, fold(nick)
         self.nicks[s.folded] = s
+        self.broker.publish(w.Online(self.broker.node, nick))
         self.stats.registered += 1
         log.info(
             "client.registered", conn_id=s.conn_id, peer=s.peer, nick=nick, dialect=s.codec.name
@@ -138,7 +167,7 @@ class Hub:
     def _claim(self, nick: str, current: Session | None = None) -> str:
         nick = check_nick(nick)
         owner = self.nicks.get(fold(nick))
-        if owner is not None and owner is not current:
+        if (owner is not None and owner is not current) or not self.broker.may_take(fold(nick)):
             raise ProtocolError(NICK_TAKEN, f'nick "{nick}" is taken; pick another')
         return nick
 
@@ -151,8 +180,11 @@ class Hub:
         if new == old:
             return
         del self.nicks[s.folded]
+        if s.folded != fold(new):
+            self.broker.release(s.folded)
         s.nick, s.folded = new, fold(new)
         self.nicks[s.folded] = s
+        self.broker.publish(w.Renamed(self.broker.node, old, new))
         log.info("nick.changed", conn_id=s.conn_id, peer=s.peer, nick=new, old=old)
         targets: dict[Session, None] = {s: None}
         for room in s.rooms.values():
@@ -184,27 +216,32 @@ class Hub:
                 TOO_MANY_ROOMS, f"you are in {len(s.rooms)} rooms already; /part one first"
             )
         room = self.rooms.get(key)
-        if room is not None and room.size >= self.limits.max_room_members:
-            raise ProtocolError(ROOM_FULL, f"{room.name} is full ({room.size} members)")
+        size = self.size(key)
+        if size >= self.limits.max_room_members:
+            raise ProtocolError(ROOM_FULL, f"{name} is full ({size} members)")
         if room is None:
             if len(self.rooms) >= self.limits.max_rooms:
                 raise ProtocolError(
                     ROOM_LIMIT, "the server has too many rooms; join an existing one"
                 )
-            room = self.rooms[key] = Room(name, key)
+            elsewhere = self.broker.view.room(key)
+            room = self.rooms[key] = Room(elsewhere.name if elsewhere else name, key)
+            room.topic = elsewhere.topic if elsewhere else ""
             log.debug("room.created", room=name)
         room.add(s)
         s.rooms[key] = room
         s.current = room
         log.info("room.joined", conn_id=s.conn_id, nick=s.nick, room=room.name)
-        room.broadcast(e.Joined(room.name, s.nick or "", room.size))
+        room.broadcast(e.Joined(room.name, s.nick or "", size + 1))
+        self.broker.publish(w.Joined(self.broker.node, key, room.name, s.nick or ""))
         if room.topic:
             s.send(e.TopicIs(room.name, room.topic))
-        s.send(self._members(room))
+        s.send(self._members(key))
 
     def _part(self, s: Session, cmd: c.Part) -> None:
         room = self._room_of(s, cmd.room)
-        room.broadcast(e.Parted(room.name, s.nick or "", cmd.reason, room.size - 1))
+        room.broadcast(e.Parted(room.name, s.nick or "", cmd.reason, self.size(room.folded) - 1))
+        self.broker.publish(w.Parted(self.broker.node, room.folded, s.nick or "", cmd.reason))
         room.remove(s)
         del s.rooms[room.folded]
         if s.current is room:
@@ -229,28 +266,43 @@ class Hub:
             )
         room.topic = cmd.text
         room.broadcast(e.TopicIs(room.name, room.topic, s.nick))
+        node = self.broker.node
+        self.broker.publish(w.Topic(node, room.folded, room.name, cmd.text, s.nick or ""))
+
+    def size(self, key: str) -> int:
+        """Members of a room (folded name) on every node."""
+        room = self.rooms.get(key)
+        return (room.size if room is not None else 0) + self.broker.view.count(key)
 
     def _rooms(self, s: Session, cmd: c.Rooms) -> None:
-        top = heapq.nlargest(self.limits.list_limit, self.rooms.values(), key=len)
-        infos = tuple(e.RoomInfo(r.name, r.size, r.topic) for r in top)
-        s.send(e.RoomList(infos, len(self.rooms)))
+        infos = {k: e.RoomInfo(r.name, r.size, r.topic) for k, r in self.rooms.items()}
+        for key, remote in self.broker.view.rooms.items():  # other nodes' rooms (cluster)
+            have = infos.get(key)
+            size = len(remote.members) + (have.members if have else 0)
+            infos[key] = e.RoomInfo(remote.name, size, have.topic if have else remote.topic)
+        top = heapq.nlargest(self.limits.list_limit, infos.values(), key=lambda r: r.members)
+        s.send(e.RoomList(tuple(top), len(infos)))
 
     def _who(self, s: Session, cmd: c.Who) -> None:
         if cmd.room is None:
-            room = self._room_of(s, None)
+            key = self._room_of(s, None).folded
         else:
             name = check_room(cmd.room)
-            found = self.rooms.get(fold(name))
-            if found is None:
+            key = fold(name)
+            if key not in self.rooms and self.broker.view.room(key) is None:
                 raise ProtocolError(NOT_IN_ROOM, f"there is no room {name}")
-            room = found
-        s.send(self._members(room))
+        s.send(self._members(key))
 
-    def _members(self, room: Room) -> e.Members:
-        first = itertools.islice(
-            itertools.chain.from_iterable(room.groups.values()), self.limits.list_limit
+    def _members(self, key: str) -> e.Members:
+        room, remote = self.rooms.get(key), self.broker.view.room(key)
+        here = itertools.chain.from_iterable(room.groups.values()) if room else ()
+        nicks = itertools.chain(
+            (m.nick or "" for m in here), remote.members.values() if remote else ()
         )
-        return e.Members(room.name, tuple(m.nick or "" for m in first), room.size)
+        name = room.name if room else remote.name if remote else key
+        return e.Members(
+            name, tuple(itertools.islice(nicks, self.limits.list_limit)), self.size(key)
+        )
 
     # --- messages ---------------------------------------------------------------------------
     def _say(self, s: Session, cmd: c.Say) -> None:
@@ -268,12 +320,26 @@ class Hub:
         self.stats.deliveries += room.broadcast(
             e.Message(room.name, s.nick or "", text, now, action), sender=s
         )
+        node = self.broker.node
+        self.broker.publish(w.Said(node, room.folded, room.name, s.nick or "", text, now, action))
 
     def _msg(self, s: Session, cmd: c.Msg) -> None:
-        target = self.nicks.get(fold(cmd.to))
+        folded = fold(cmd.to)
+        target = self.nicks.get(folded)
+        now = self.clock()
         if target is None:
-            raise ProtocolError(NO_SUCH_NICK, f'nobody is called "{cmd.to}"')
-        event = e.Private(s.nick or "", target.nick or "", cmd.text, self.clock())
+            found = self.broker.view.locate(folded)  # on another node?
+            if found is None:
+                raise ProtocolError(NO_SUCH_NICK, f'nobody is called "{cmd.to}"')
+            _, nick = found
+            note = w.Private(self.broker.node, folded, s.nick or "", cmd.text, now, False)
+            if not self.broker.publish(note):
+                raise ProtocolError(CLUSTER_DOWN, f"{nick} is on another node: {LINK_DOWN}")
+            self.stats.messages_received += 1
+            if s.codec.echo:
+                s.send(e.Private(s.nick or "", nick, cmd.text, now))
+            return
+        event = e.Private(s.nick or "", target.nick or "", cmd.text, now)
         self.stats.messages_received += 1
         self.stats.deliveries += fanout(
             [target, s] if s.codec.echo and target is not s else [target], event
@@ -291,5 +357,7 @@ class Hub:
     def _ping(self, s: Session, cmd: c.Ping) -> None:
         s.send(e.Pong(cmd.token))
 
+
+LINK_DOWN = "the cluster link is down; try again in a few seconds"
 
 _BEFORE_NICK = (c.Hello, c.Nick, c.Quit, c.Help, c.Ping)

@@ -10,20 +10,26 @@ import asyncio
 import contextlib
 import itertools
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from chat import idle, tls
+from chat.cluster.broker import Broker, InProcess
 from chat.connection import Client
 from chat.flusher import Flusher
-from chat.hub import Hub, Limits
+from chat.hub import LINK_DOWN, Hub, Limits
+from chat.names import fold
+from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.codec import is_json_hello
 from chat.protocol.errors import (
+    CLUSTER_DOWN,
     FLOOD,
     IDLE,
     LINE_TOO_LONG,
+    NICK_TAKEN,
     RATE_LIMITED,
     SERVER_FULL,
     TOO_MANY_CONNECTIONS,
@@ -45,16 +51,22 @@ REFUSAL_GRACE = 1.0
 """Seconds a refused connection gets to read its refusal before it is aborted."""
 
 
+Deferred = tuple[c.Command, str, Sequence[bytes | object]]
+"""A command whose nick must be reserved cluster-wide first: (command, nick, lines after it)."""
+
+
 class ChatServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.broker = _broker(settings)
         self.hub = Hub(
             Limits(
                 default_room=settings.default_room,
                 max_rooms_per_client=settings.max_rooms_per_client,
                 max_rooms=settings.max_rooms,
                 max_room_members=settings.max_room_members,
-            )
+            ),
+            broker=self.broker,
         )
         self.clients: dict[int, Client] = {}
         self.per_ip: Counter[str] = Counter()
@@ -75,6 +87,7 @@ class ChatServer:
         self._loop = asyncio.get_running_loop()
         self.flusher = Flusher(self._loop)
         s = self.settings
+        await self.broker.start(self.hub)  # cluster mode: no broker, no node (exit 1)
         if s.plain:
             plain = await asyncio.start_server(
                 self._serve, s.host, s.port, limit=READ_SIZE, backlog=4096
@@ -131,7 +144,9 @@ class ChatServer:
         try:
             while data := await reader.read(READ_SIZE):
                 if not client.closing:  # a closing client's input is discarded (lingering close)
-                    self._received(client, splitter, bucket, data)
+                    later = self._received(client, splitter, bucket, data)
+                    while later is not None:  # cluster mode: a nick to reserve first
+                        later = await self._reserve_then(client, bucket, later)
                 del data  # hold nothing while waiting: 19,000 idle readers add up
         except (ConnectionError, OSError):
             reason = "reset"
@@ -143,20 +158,57 @@ class ChatServer:
 
     def _received(
         self, client: Client, splitter: LineSplitter, bucket: TokenBucket | None, data: bytes
-    ) -> None:
+    ) -> Deferred | None:
         lines = splitter.feed(data)
         if not lines:
-            return  # a partial line is not activity (a slowloris is cut when idle)
+            return None  # a partial line is not activity (a slowloris is cut when idle)
         now = client.last_seen = asyncio.get_running_loop().time()
         client.warned = False
-        for line in lines:
+        return self._lines(client, bucket, lines, now)
+
+    def _lines(
+        self,
+        client: Client,
+        bucket: TokenBucket | None,
+        lines: Sequence[bytes | object],
+        now: float,
+    ) -> Deferred | None:
+        for i, line in enumerate(lines):
             if bucket is not None and not self._admit(client, bucket, now):
                 if client.closing:
-                    return
+                    return None
                 continue
-            self._line(client, line)
+            command = self._line(client, line)
+            if command is not None:
+                nick = self.hub.nick_claimed(client, command) if self.broker.clustered else None
+                if nick is not None:
+                    return command, nick, lines[i + 1 :]
+                self.hub.handle(client, command)
             if client.closing:
-                return
+                return None
+        return None
+
+    async def _reserve_then(
+        self, client: Client, bucket: TokenBucket | None, later: Deferred
+    ) -> Deferred | None:
+        """Reserve a nick with the cluster (this client's reading waits), then carry on."""
+        command, nick, rest = later
+        folded = fold(nick)
+        error = await self.broker.reserve(folded)
+        if client.closing:
+            if error is None:
+                self.broker.release(folded)
+            return None
+        if error == NICK_TAKEN:
+            message = f'nick "{nick}" is taken on another node; pick another'
+            self.hub.error(client, ProtocolError(error, message))
+        elif error is not None:
+            self.hub.error(client, ProtocolError(CLUSTER_DOWN, f"can't claim a nick: {LINK_DOWN}"))
+        else:
+            self.hub.handle(client, command)
+            if client.folded != folded:
+                self.broker.release(folded)
+        return self._lines(client, bucket, rest, asyncio.get_running_loop().time())
 
     async def _refuse(
         self,
@@ -193,25 +245,23 @@ class ChatServer:
             client.end(FLOOD, e.Error(FLOOD, "too many lines dropped for flooding; disconnecting"))
         return False
 
-    def _line(self, client: Client, line: bytes | object) -> None:
-        hub = self.hub
+    def _line(self, client: Client, line: bytes | object) -> c.Command | None:
+        """Decode one line; errors are answered here, a command is returned to be handled."""
         if line is TOO_LONG:
             limit = self.settings.max_line
-            hub.error(
+            self.hub.error(
                 client,
                 ProtocolError(LINE_TOO_LONG, f"lines are at most {limit} bytes; it was dropped"),
             )
-            return
+            return None
         assert isinstance(line, bytes)
         if client.nick is None and is_json_hello(line):
             client.codec = JSON
         try:
-            command = client.codec.decode(line)
+            return client.codec.decode(line)
         except ProtocolError as err:
-            hub.error(client, err)
-            return
-        if command is not None:
-            hub.handle(client, command)
+            self.hub.error(client, err)
+            return None
 
     def forget(self, client: Client, reason: str) -> None:
         """Remove a client from the hub and the table. Idempotent; runs outside fan-out loops."""
@@ -260,6 +310,7 @@ class ChatServer:
         for client in clients:
             client.end("shutdown", e.Bye("server shutting down"), grace=timeout)
         await self._drain_all(clients, timeout)
+        await self.broker.stop()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -296,6 +347,14 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gr
     except (TimeoutError, ConnectionError, OSError):
         pass
     writer.transport.abort()
+
+
+def _broker(settings: Settings) -> Broker:
+    if not settings.nats:
+        return InProcess()
+    from chat.cluster.natsbroker import NatsBroker  # nats-py only loads in cluster mode
+
+    return NatsBroker(settings.nats, settings.node_name, settings.node_ttl)
 
 
 def _peer(addr: Any) -> str:

@@ -49,6 +49,13 @@ class Settings:
         0, "serve the HTTP stats sidecar on this port (0: off); needs the stats extra"
     )
     stats_host: str = _opt("127.0.0.1", "address the stats sidecar listens on")
+    nats: str = _opt(
+        "", "NATS server URL(s), comma-separated: join a cluster (empty: one process, no broker)"
+    )
+    node_name: str = _opt("", "this node's name in the cluster (empty: the host name)")
+    node_ttl: float = _opt(
+        10.0, "seconds after which a silent node's nicks and members are freed (cluster mode)"
+    )
     loop: str = _opt(
         "auto", "event loop (auto: uvloop when installed)", ["auto", "asyncio", "uvloop"]
     )
@@ -57,32 +64,8 @@ class Settings:
     def parser(
         cls, environ: Mapping[str, str] | None = None, prog: str = "chat-server"
     ) -> argparse.ArgumentParser:
-        env = os.environ if environ is None else environ
-        parser = argparse.ArgumentParser(
-            prog=prog,
-            description="asyncio TCP chat server: text for netcat, JSON lines for programs",
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        )
-        for f in fields(cls):
-            kind = type(f.default) if f.default is not MISSING else str
-            var = "CHAT_" + f.name.upper()
-            default = f.default
-            if var in env:
-                try:
-                    default = _parse_bool(env[var]) if kind is bool else kind(env[var])
-                except ValueError:
-                    parser.error(f"{var}={env[var]!r} is not a valid {kind.__name__}")
-            flag = "--" + f.name.replace("_", "-")
-            help = f"{f.metadata['help']} [env {var}]"
-            if kind is bool:
-                parser.add_argument(
-                    flag, action=argparse.BooleanOptionalAction, default=default, help=help
-                )
-                continue
-            parser.add_argument(
-                flag, type=kind, default=default, choices=f.metadata["choices"], help=help
-            )
-        return parser
+        description = "asyncio TCP chat server: text for netcat, JSON lines for programs"
+        return build_parser(cls, description, environ, prog)
 
     @classmethod
     def from_args(
@@ -90,6 +73,41 @@ class Settings:
     ) -> Settings:
         ns = cls.parser(environ).parse_args(argv)
         return cls(**vars(ns))
+
+
+def build_parser(
+    options: type[Any], description: str, environ: Mapping[str, str] | None, prog: str
+) -> argparse.ArgumentParser:
+    """A parser with a flag for each field of the dataclass `options` (fields carry `help` and
+    `choices` metadata, as `_opt` makes them), each defaulting to its `CHAT_<FIELD>` environment
+    variable, else to the field's default. Shared by `chat-server` (`Settings`) and
+    `chat-stats` (`chat.sidecar.standalone`)."""
+    env = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for f in fields(options):
+        kind = type(f.default) if f.default is not MISSING else str
+        var = "CHAT_" + f.name.upper()
+        default = f.default
+        if var in env:
+            try:
+                default = _parse_bool(env[var]) if kind is bool else kind(env[var])
+            except ValueError:
+                parser.error(f"{var}={env[var]!r} is not a valid {kind.__name__}")
+        flag = "--" + f.name.replace("_", "-")
+        help = f"{f.metadata['help']} [env {var}]"
+        if kind is bool:
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=help
+            )
+            continue
+        parser.add_argument(
+            flag, type=kind, default=default, choices=f.metadata["choices"], help=help
+        )
+    return parser
 
 
 def _parse_bool(text: str) -> bool:

@@ -26,6 +26,8 @@ FLOOD = "flood"
 SLOW_CONSUMER = "slow-consumer"
 IDLE = "idle"
 SHUTDOWN = "shutdown"
+CLUSTER_DOWN = "cluster-down"
+NICK_COLLISION = "nick-collision"
 
 
 class ProtocolError(Exception):

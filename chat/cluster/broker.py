@@ -1,0 +1,62 @@
+"""The broker seam: how the hub reaches users on other nodes.
+
+The hub always delivers to its own sessions itself (`Room.broadcast`), then tells the broker
+what happened (`publish`), and asks it about users elsewhere (`view`, `may_take`). Two
+implementations, one interface:
+
+- `InProcess` (the default): there are no other nodes. `publish` does nothing, the view is
+  always empty, and every nick the hub finds free is free.
+- `chat.cluster.nats.NatsBroker`: other nodes exist behind a NATS server. `publish` queues the
+  note for the broker link, the view is kept up to date from the other nodes' notes, and a nick
+  is only given out once it has been reserved cluster-wide (an atomic create in JetStream KV),
+  which the transport awaits before the hub sees the command (`reserve`).
+
+Every method the hub calls is synchronous and MUST NOT block: the hub is pure logic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat.cluster import wire
+from chat.cluster.view import ClusterView
+
+if TYPE_CHECKING:
+    from chat.hub import Hub
+
+
+class InProcess:
+    """One process, no other nodes: the embedded default."""
+
+    node = "local"
+    clustered = False
+    """True when nicks must be reserved with the cluster (`reserve`) before the hub sees them."""
+    link_up = True
+
+    def __init__(self) -> None:
+        self.view = ClusterView()  # stays empty: nobody else exists
+
+    async def start(self, hub: Hub) -> None:
+        """Join the cluster (before the server listens); raise OSError if that fails."""
+
+    async def stop(self) -> None:
+        """Leave the cluster (after the clients are gone)."""
+
+    def publish(self, note: wire.Note) -> bool:
+        """Tell the other nodes; False when that can't happen now (the cluster link is down)."""
+        return True
+
+    def may_take(self, folded: str) -> bool:
+        """May the hub give this nick (folded) to one of its sessions?"""
+        return True
+
+    def release(self, folded: str) -> None:
+        """A local session let go of this nick (folded)."""
+
+    async def reserve(self, folded: str) -> str | None:
+        """Reserve a nick cluster-wide; None when done, else the error code to answer."""
+        return None
+
+
+Broker = InProcess
+"""The interface (structural: `NatsBroker` subclasses it and overrides every method)."""

@@ -1,0 +1,361 @@
+"""The NATS broker: this node's link to the others (`--nats nats://host:4222`).
+
+Theory of operation
+-------------------
+Every node holds its own sessions and rooms (the hub) and a view of everybody else's
+(`chat.cluster.view`). The hub delivers locally, then `publish`es a note (`chat.cluster.wire`);
+notes leave through one ordered queue and one NATS connection, so the other nodes see each
+node's notes in the order they happened. NATS keeps per-publisher order to each subscriber,
+and every node receives all of `chat.ev.>` through a single subscription, handled one message
+at a time: a sender's messages reach every member on every node in the order they were sent.
+`no_echo` keeps a node's own notes from coming back to it, so nothing is delivered twice.
+
+Subjects: `chat.ev.room.<hex room>` (said, joined, parted, topic), `chat.ev.nick` (online,
+offline, renamed), `chat.ev.node` (hello, state, beat, bye), `chat.pm.<node>` (private
+messages for that node's users), `chat.nick.<node>` (does that node still hold a nick?),
+`chat.stats.<node>` (its stats, `chat.cluster.reporter`).
+
+Faults: NATS unreachable at start-up raises `ClusterUnavailable` (the server exits 1). A link
+lost while running flips `link_up`: local users are told, keep chatting locally, and nick
+claims answer `cluster-down`; nats-py reconnects every `RECONNECT_WAIT` seconds (with jitter)
+forever; once back, the node re-asserts its nicks and both sides re-send their state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
+
+from chat.cluster import inbound
+from chat.cluster import wire as w
+from chat.cluster.broker import InProcess
+from chat.cluster.nicks import NICKS_BUCKET, NODES_BUCKET, NickClaims, wait_all
+from chat.protocol import events as e
+from chat.protocol.errors import CLUSTER_DOWN, NICK_COLLISION, NICK_TAKEN
+from chat.rooms import fanout
+
+if TYPE_CHECKING:
+    from chat.hub import Hub
+
+log = structlog.get_logger("chat.cluster")
+
+CONNECT_TIMEOUT = 2
+START_TIMEOUT = 6.0
+"""Seconds `start` tries to reach NATS before giving up."""
+RECONNECT_WAIT = 1
+"""Seconds between reconnection attempts once running (nats-py adds jitter)."""
+KV_TIMEOUT = 2.0
+HOLDS_TIMEOUT = 1.0
+MAX_OUTBOX = 50_000
+"""Notes queued for the broker link at most; past it a note is dropped (and counted)."""
+MAX_RELEASES = 100_000
+SUB_PENDING_MSGS = 200_000
+SUB_PENDING_BYTES = 128 * 1024 * 1024
+"""Bounds of the inbound subscription's buffer (nats-py drops past them: slow consumer)."""
+ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
+
+LINK_DOWN = (
+    "the cluster link is down: you are chatting with this node's users only until it is back"
+)
+LINK_UP = "the cluster link is back: rooms span every node again"
+
+
+class ClusterUnavailable(OSError):
+    """NATS (or its JetStream) could not be reached at start-up."""
+
+
+def node_id(name: str) -> str:
+    """A name unique to this process: a restarted node is a new node."""
+    base = re.sub(r"[^A-Za-z0-9_-]", "-", name or socket.gethostname())[:40] or "node"
+    return f"{base}-{secrets.token_hex(4)}"
+
+
+class NatsBroker(InProcess):
+    clustered = True
+
+    def __init__(self, servers: str, name: str = "", node_ttl: float = 10.0) -> None:
+        super().__init__()
+        self.servers = [s.strip() for s in servers.split(",") if s.strip()]
+        self.name = name or socket.gethostname()
+        self.node = node_id(name)
+        self.ttl = node_ttl
+        self.hub: Hub
+        self.link_up = False
+        self.dropped = 0
+        self.bad_notes = 0
+        self.nc = NatsClient()
+        self.claims: NickClaims
+        self.reserved: set[str] = set()  # folded nicks this node owns in KV
+        self._out: deque[tuple[str, bytes]] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # set whenever the pump has emptied the queue
+        self._releases: deque[str] = deque(maxlen=MAX_RELEASES)
+        self._release_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._resync: asyncio.Task[None] | None = None
+
+    # --- start and stop ----------------------------------------------------------------------
+    async def start(self, hub: Hub) -> None:
+        self.hub = hub
+        try:
+            await asyncio.wait_for(self._connect(), START_TIMEOUT)
+            js = self.nc.jetstream(timeout=KV_TIMEOUT)
+            nicks = await _bucket(js, NICKS_BUCKET, None)
+            nodes = await _bucket(js, NODES_BUCKET, self.ttl)
+        except (*ERRORS, nats.js.errors.Error) as err:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.nc.close(), 1.0)
+            where = ",".join(self.servers)
+            why = f"cannot use NATS at {where}: {type(err).__name__} {err}"
+            raise ClusterUnavailable(why) from err
+        self.claims = NickClaims(nicks, nodes, self.node, self._holds)
+        for subject in ("chat.ev.>", f"chat.pm.{self.node}"):
+            await self.nc.subscribe(
+                subject,
+                cb=self._on_note,
+                pending_msgs_limit=SUB_PENDING_MSGS,
+                pending_bytes_limit=SUB_PENDING_BYTES,
+            )
+        await self.nc.subscribe(f"chat.nick.{self.node}", cb=self._on_holds)
+        await self.claims.beat(self.name)
+        self.link_up = True
+        self._tasks = [
+            asyncio.create_task(self._pump(), name="cluster-pump"),
+            asyncio.create_task(self._heartbeat(), name="cluster-heartbeat"),
+            asyncio.create_task(self._release_worker(), name="cluster-releases"),
+        ]
+        self._announce()
+        log.info("cluster.connected", node=self.node, servers=self.servers, node_ttl=self.ttl)
+
+    async def _connect(self) -> None:
+        await self.nc.connect(
+            servers=self.servers,
+            name=f"chat-server {self.node}",
+            no_echo=True,
+            connect_timeout=CONNECT_TIMEOUT,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=RECONNECT_WAIT,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            error_cb=self._on_error,
+        )
+
+    async def stop(self) -> None:
+        """Say goodbye: flush what is queued, free our nicks at once, close the link."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.link_up:
+            self.publish(w.Bye(self.node))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), 2.0)
+            with contextlib.suppress(*ERRORS):
+                await asyncio.wait_for(self.claims.leave(), KV_TIMEOUT)
+        for task in [*self._tasks, *([self._resync] if self._resync else [])]:
+            task.cancel()
+        with contextlib.suppress(*ERRORS):
+            await asyncio.wait_for(self.nc.drain(), 3.0)
+        log.info("cluster.left", node=self.node, dropped=self.dropped)
+
+    # --- the hub's side (synchronous) ---------------------------------------------------------
+    def publish(self, note: w.Note) -> bool:
+        if not self.link_up or (self._stopping and not isinstance(note, w.Bye | w.Offline)):
+            self.dropped += 1
+            return False
+        if len(self._out) >= MAX_OUTBOX:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("cluster.outbox_full", dropped=self.dropped, limit=MAX_OUTBOX)
+            return False
+        subject = self._subject(note)
+        if subject is None:
+            return False
+        self._out.append((subject, w.encode(note)))
+        if len(self._out) == 1:
+            self._drained.clear()
+            self._wake.set()
+        return True
+
+    def _subject(self, note: w.Note) -> str | None:
+        match note:
+            case w.Said() | w.Joined() | w.Parted() | w.Topic():
+                return "chat.ev.room." + note.room.encode().hex()
+            case w.Online() | w.Offline() | w.Renamed():
+                return "chat.ev.nick"
+            case w.Private():
+                found = self.view.locate(note.to)
+                return None if found is None else f"chat.pm.{found[0]}"
+        return "chat.ev.node"
+
+    def may_take(self, folded: str) -> bool:
+        return folded in self.reserved
+
+    def release(self, folded: str) -> None:
+        if folded in self.hub.nicks or folded not in self.reserved:
+            return  # still held here (a second local claimant lost to the first), or never ours
+        self.reserved.discard(folded)
+        if not self._stopping:
+            self._releases.append(folded)
+            self._release_wake.set()
+
+    async def reserve(self, folded: str) -> str | None:
+        if not self.link_up:
+            return CLUSTER_DOWN
+        try:
+            taken = await asyncio.wait_for(self.claims.claim(folded), 3 * KV_TIMEOUT)
+        except ERRORS as err:
+            log.warning("cluster.claim_failed", error=f"{type(err).__name__} {err}")
+            return CLUSTER_DOWN
+        if not taken:
+            return NICK_TAKEN
+        self.reserved.add(folded)
+        return None
+
+    # --- the link's side ----------------------------------------------------------------------
+    async def _pump(self) -> None:
+        """The one writer of notes: in order, batched by nats-py into few socket writes."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._out:
+                subject, data = self._out.popleft()
+                try:
+                    await self.nc.publish(subject, data)
+                except ERRORS as err:
+                    self.dropped += 1
+                    log.warning("cluster.publish_failed", error=f"{type(err).__name__} {err}")
+            self._drained.set()
+
+    async def _on_note(self, msg: Msg) -> None:
+        try:
+            note = w.decode(msg.data)
+        except ValueError as err:
+            self.bad_notes += 1
+            log.warning("cluster.bad_note", subject=msg.subject, error=str(err))
+            return
+        if note.node == self.node:
+            return
+        if isinstance(note, w.Hello):
+            self._send_state()
+        inbound.apply(self.hub, note, asyncio.get_running_loop().time())
+
+    async def _on_holds(self, msg: Msg) -> None:
+        folded = msg.data.decode(errors="replace")
+        await msg.respond(b"1" if folded in self.reserved else b"0")
+
+    async def _holds(self, owner: str, folded: str) -> bool:
+        try:
+            reply = await self.nc.request(f"chat.nick.{owner}", folded.encode(), HOLDS_TIMEOUT)
+        except ERRORS:
+            return True  # no answer: assume it does (its key says it is alive)
+        return reply.data != b"0"
+
+    async def _heartbeat(self) -> None:
+        """Refresh our `chat_nodes` key; forget nodes silent for longer than the TTL."""
+        loop = asyncio.get_running_loop()
+        every = max(0.25, self.ttl / 4)
+        while True:
+            await asyncio.sleep(every)
+            if not self.link_up:
+                continue  # can't tell a dead node from our own lost link: judge nobody
+            try:
+                await asyncio.wait_for(self.claims.beat(self.name), KV_TIMEOUT)
+            except ERRORS as err:
+                log.warning("cluster.beat_failed", error=f"{type(err).__name__} {err}")
+            self.publish(w.Beat(self.node))
+            for node in self.view.silent(loop.time(), self.ttl):
+                log.warning("cluster.node_lost", lost=node, after=self.ttl)
+                inbound.lost(self.hub, self.view.drop(node), "node lost")
+
+    async def _release_worker(self) -> None:
+        while True:
+            await self._release_wake.wait()
+            self._release_wake.clear()
+            while self._releases and self.link_up:
+                folded = self._releases.popleft()
+                if folded in self.reserved:
+                    continue  # claimed again meanwhile
+                with contextlib.suppress(*ERRORS):
+                    await asyncio.wait_for(self.claims.release(folded), KV_TIMEOUT)
+
+    def _announce(self) -> None:
+        """Ask every node for its state, and send ours."""
+        self.publish(w.Hello(self.node))
+        self._send_state()
+
+    def _send_state(self) -> None:
+        for note in inbound.state(self.hub, self.node):
+            self.publish(note)
+
+    # --- link events (nats-py callbacks) ------------------------------------------------------
+    async def _on_disconnected(self) -> None:
+        if self._stopping or not self.link_up:
+            return
+        self.link_up = False
+        log.warning("cluster.link_down", node=self.node)
+        fanout(self.hub.nicks.values(), e.Notice(LINK_DOWN, "cluster-down"))
+
+    async def _on_reconnected(self) -> None:
+        log.info("cluster.link_reconnected", node=self.node)
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.create_task(self._rejoin(), name="cluster-rejoin")
+
+    async def _rejoin(self) -> None:
+        """Back on the broker: prove we are alive, re-assert our nicks, exchange state."""
+        delay = 0.2
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self.claims.beat(self.name), KV_TIMEOUT)
+                await self._reassert()
+                break
+            except ERRORS as err:  # JetStream may need a moment after a restart
+                log.info("cluster.rejoin_retry", error=f"{type(err).__name__} {err}", delay=delay)
+                await asyncio.sleep(delay)  # backoff between attempts, not a wait for an event
+                delay = min(delay * 2, 5.0)
+        loop = asyncio.get_running_loop()
+        for state in self.view.nodes.values():
+            state.seen = loop.time()  # a fresh grace period: they were unheard, not silent
+        self.link_up = True
+        self._announce()
+        log.info("cluster.link_up", node=self.node, nicks=len(self.hub.nicks))
+        fanout(self.hub.nicks.values(), e.Notice(LINK_UP, "cluster-up"))
+
+    async def _reassert(self) -> None:
+        held = list(self.hub.nicks.items())
+        results = await wait_all([self.claims.claim(folded) for folded, _ in held])
+        for (folded, session), ok in zip(held, results, strict=True):
+            if isinstance(ok, BaseException):
+                raise ok
+            if not ok:  # another node gave it out while we were cut off: theirs wins
+                self.reserved.discard(folded)
+                log.warning("cluster.nick_collision", conn_id=session.conn_id, nick=session.nick)
+                session.send(e.Error(NICK_COLLISION, "your nick was taken on another node"))
+                session.close(NICK_COLLISION)
+
+    async def _on_error(self, err: Exception) -> None:
+        log.info("cluster.link_error", error=f"{type(err).__name__} {err}")
+
+
+async def _bucket(js: Any, name: str, ttl: float | None) -> KeyValue:
+    try:
+        kv: KeyValue = await js.key_value(name)
+        return kv
+    except BucketNotFoundError:
+        config = KeyValueConfig(bucket=name, history=1, ttl=ttl, storage=StorageType.FILE)
+        created: KeyValue = await js.create_key_value(config)
+        return created

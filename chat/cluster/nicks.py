@@ -1,0 +1,117 @@
+"""Cluster-wide nick ownership in JetStream key-value.
+
+Two buckets:
+
+- `chat_nicks`: key = the folded nick in hex, value = the id of the node that holds it. No TTL:
+  an entry lives until its node lets go of the nick (`release`) or another node takes it over.
+- `chat_nodes`: key = node id, value = the node's name; the bucket's TTL is the node TTL
+  (`--node-ttl`). Every node re-puts its key every TTL/4, so a node that dies without a word
+  (kill -9, a cut cable) has its key expire within the TTL.
+
+A claim is an atomic `create` of the nick's key. If the key exists, its owner is asked whether it
+still holds the nick: an owner whose `chat_nodes` key has expired is dead, and an owner that
+answers "no" on `chat.nick.<owner>` let go of it without managing to delete the entry (the
+release happened while the link was down). Either way the claimant takes the entry over with
+a compare-and-set `update` on the revision it read, so of two nodes racing for a dead owner's
+nick exactly one wins. Hence the bound: a dead node's nicks are free at most `node_ttl`
+seconds (plus JetStream's expiry check, well under a second) after its last heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+log = structlog.get_logger("chat.cluster")
+
+NICKS_BUCKET = "chat_nicks"
+NODES_BUCKET = "chat_nodes"
+ATTEMPTS = 3
+"""Create/take-over rounds before a contested claim gives up (each round lost means another
+node changed the entry in between)."""
+
+
+def key_of(folded: str) -> str:
+    """KV keys allow `[-/_=.a-zA-Z0-9]`; nicks allow `[]{}|^` too, so keys are hex."""
+    return folded.encode().hex()
+
+
+class NickClaims:
+    def __init__(
+        self,
+        nicks: KeyValue,
+        nodes: KeyValue,
+        node: str,
+        holds: Callable[[str, str], Awaitable[bool]],
+    ) -> None:
+        self.nicks = nicks
+        self.nodes = nodes
+        self.node = node
+        self._holds = holds  # holds(owner, folded): does that live node still hold the nick?
+
+    async def claim(self, folded: str) -> bool:
+        """Make this node the nick's owner; False if a live node holds it."""
+        key, me = key_of(folded), self.node.encode()
+        for _ in range(ATTEMPTS):
+            try:
+                await self.nicks.create(key, me)
+                return True
+            except KeyWrongLastSequenceError:
+                pass
+            try:
+                entry = await self.nicks.get(key)
+            except KeyNotFoundError:  # deleted in between: create again
+                continue
+            owner = (entry.value or b"").decode(errors="replace")
+            if owner == self.node:
+                return True
+            if await self.alive(owner) and await self._holds(owner, folded):
+                return False
+            try:
+                await self.nicks.update(key, me, last=entry.revision)
+            except KeyWrongLastSequenceError:
+                continue
+            log.info("nick.taken_over", nick_key=key, owner=owner)
+            return True
+        return False
+
+    async def release(self, folded: str) -> None:
+        """Delete the nick's entry if this node still owns it."""
+        key = key_of(folded)
+        try:
+            entry = await self.nicks.get(key)
+        except KeyNotFoundError:
+            return
+        if entry.value == self.node.encode():
+            with contextlib.suppress(KeyWrongLastSequenceError):  # taken over: theirs now
+                await self.nicks.delete(key, last=entry.revision)
+
+    async def alive(self, node: str) -> bool:
+        try:
+            await self.nodes.get(node)
+        except KeyNotFoundError:
+            return False
+        return True
+
+    async def beat(self, name: str) -> None:
+        await self.nodes.put(self.node, name.encode())
+
+    async def leave(self) -> None:
+        """Going away on purpose: our nicks are free for the taking at once."""
+        await self.nodes.delete(self.node)
+
+
+async def wait_all(jobs: list[Awaitable[object]], width: int = 64) -> list[object]:
+    """Await many KV operations, at most `width` at a time."""
+    gate = asyncio.Semaphore(width)
+
+    async def one(job: Awaitable[object]) -> object:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
