@@ -212,6 +212,7 @@ async def test_a_node_killed_with_sigkill_frees_its_nicks_within_the_node_ttl(
             assert time.monotonic() - killed < NODE_TTL + 5, "alice was never freed"
             await asyncio.sleep(0.1)  # pacing between tries, not a wait for an event
         freed_after = time.monotonic() - killed
+        print(f"\n[cluster] alice free {freed_after:.2f} s after SIGKILL (node TTL {NODE_TTL} s)")
         await alice.close()
         # Documented bound: node TTL after the last heartbeat (+ JetStream's expiry tick).
         assert freed_after <= NODE_TTL + 2.0, freed_after
