@@ -26,8 +26,7 @@ def apply(hub: Hub, note: w.Note, now: float) -> None:
         case w.Said(node, key, _name, nick, text, ts, action):
             view.touch(node, now)
             room = hub.rooms.get(key)
-            if room is not None:
-                room.messages += 1
+            if room is not None:  # `room.messages` counts posts on this node (stats add up)
                 room.last_activity = ts
                 hub.stats.deliveries += room.broadcast(e.Message(room.name, nick, text, ts, action))
         case w.Joined(node, key, name, nick):
