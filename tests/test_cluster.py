@@ -151,8 +151,9 @@ async def test_private_messages_cross_nodes(nodes: list[ServerProcess]) -> None:
     await bob.close()
 
 
+@pytest.mark.parametrize("store", ["kept", "lost"])
 async def test_the_broker_dies_and_comes_back_and_cross_node_chat_resumes(
-    nats_server: NatsServer,
+    nats_server: NatsServer, tmp_path: Path, store: str
 ) -> None:
     a = await start_node(nats_server, "a")
     b = await start_node(nats_server, "b")
@@ -170,7 +171,9 @@ async def test_the_broker_dies_and_comes_back_and_cross_node_chat_resumes(
         await newcomer.expect("pick a nick")
         await newcomer.send("eve")
         await newcomer.expect(r"^! cluster-down: ")  # no nick can be promised cluster-wide
-        await nats_server.start()  # same port, same store: a restarted broker
+        if store == "lost":  # a new broker on the same address: buckets and nicks are gone
+            nats_server.store = tmp_path / "fresh"
+        await nats_server.start()  # same port: a restarted broker
         await alice.expect(r"cluster link is back", timeout=15)
         await bob.event("notice", lambda ev: ev.get("code") == "cluster-up", timeout=15)
         await alice.send("after the storm")
@@ -183,6 +186,8 @@ async def test_the_broker_dies_and_comes_back_and_cross_node_chat_resumes(
         await bob.send_json(type="who")
         who = await bob.event("who")
         assert set(who["nicks"]) == {"alice", "dave", "bob", "eve"}
+        await bob.send_json(type="nick", nick="alice")  # re-asserted, even into a new store
+        assert (await bob.event("error"))["code"] == "nick-taken"
     finally:
         await a.stop()
         await b.stop()

@@ -43,6 +43,7 @@ from chat.cluster import inbound
 from chat.cluster import wire as w
 from chat.cluster.broker import InProcess
 from chat.cluster.nicks import NICKS_BUCKET, NODES_BUCKET, NickClaims, wait_all
+from chat.cluster.reporter import StatsReporter
 from chat.protocol import events as e
 from chat.protocol.errors import CLUSTER_DOWN, NICK_COLLISION, NICK_TAKEN
 from chat.rooms import fanout
@@ -98,6 +99,7 @@ class NatsBroker(InProcess):
         self.bad_notes = 0
         self.nc = NatsClient()
         self.claims: NickClaims
+        self.reporter: StatsReporter | None = None
         self.reserved: set[str] = set()  # folded nicks this node owns in KV
         self._out: deque[tuple[str, bytes]] = deque()
         self._wake = asyncio.Event()
@@ -113,9 +115,7 @@ class NatsBroker(InProcess):
         self.hub = hub
         try:
             await asyncio.wait_for(self._connect(), START_TIMEOUT)
-            js = self.nc.jetstream(timeout=KV_TIMEOUT)
-            nicks = await _bucket(js, NICKS_BUCKET, None)
-            nodes = await _bucket(js, NODES_BUCKET, self.ttl)
+            nicks, nodes = await self._buckets()
         except (*ERRORS, nats.js.errors.Error) as err:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 1.0)
@@ -132,6 +132,8 @@ class NatsBroker(InProcess):
             )
         await self.nc.subscribe(f"chat.nick.{self.node}", cb=self._on_holds)
         await self.claims.beat(self.name)
+        self.reporter = StatsReporter(self.nc, self.node, hub)
+        await self.reporter.start()
         self.link_up = True
         self._tasks = [
             asyncio.create_task(self._pump(), name="cluster-pump"),
@@ -155,6 +157,12 @@ class NatsBroker(InProcess):
             error_cb=self._on_error,
         )
 
+    async def _buckets(self) -> tuple[KeyValue, KeyValue]:
+        """The two KV buckets, created if missing (by the first node, or after a broker lost
+        its store)."""
+        js = self.nc.jetstream(timeout=KV_TIMEOUT)
+        return await _bucket(js, NICKS_BUCKET, None), await _bucket(js, NODES_BUCKET, self.ttl)
+
     async def stop(self) -> None:
         """Say goodbye: flush what is queued, free our nicks at once, close the link."""
         if self._stopping:
@@ -166,6 +174,8 @@ class NatsBroker(InProcess):
                 await asyncio.wait_for(self._drained.wait(), 2.0)
             with contextlib.suppress(*ERRORS):
                 await asyncio.wait_for(self.claims.leave(), KV_TIMEOUT)
+        if self.reporter is not None:
+            await self.reporter.stop()
         for task in [*self._tasks, *([self._resync] if self._resync else [])]:
             task.cancel()
         with contextlib.suppress(*ERRORS):
@@ -320,6 +330,7 @@ class NatsBroker(InProcess):
         delay = 0.2
         while not self._stopping:
             try:
+                self.claims.nicks, self.claims.nodes = await self._buckets()
                 await asyncio.wait_for(self.claims.beat(self.name), KV_TIMEOUT)
                 await self._reassert()
                 break
