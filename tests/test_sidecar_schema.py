@@ -81,6 +81,7 @@ async def test_openapi_schema_holds_under_generated_requests() -> None:
             "GET /": {200},
             "GET /health": {200},
             "GET /stats": {200},
+            "GET /nodes": {200},
             "GET /metrics": {200},
             "GET /rooms": {200, 422},
             "GET /rooms/{name}": {200, 404, 422},

@@ -1,4 +1,5 @@
-"""The FastAPI application: `/health`, `/stats`, `/rooms`, `/rooms/{name}`, `/metrics`, `/`.
+"""The FastAPI application: `/health`, `/stats`, `/nodes`, `/rooms`, `/rooms/{name}`, `/metrics`,
+`/`. The same app serves one in-process hub (`LocalView`) or a whole cluster (`ClusterView`).
 
 Every handler is `async def` ON PURPOSE: FastAPI runs plain `def` handlers in a thread pool,
 and the hub's dicts must only be read from the event loop that owns them. Handlers only read;
@@ -19,9 +20,8 @@ from chat.protocol.errors import ProtocolError
 from chat.sidecar import models as m
 from chat.sidecar.metrics import registry_for, render
 from chat.sidecar.page import PAGE
-from chat.sidecar.view import Order, StatsView
+from chat.sidecar.view import MAX_PAGE, Order, StatsView
 
-MAX_PAGE = 1000
 MAX_OFFSET = 1_000_000
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -34,9 +34,10 @@ def create_app(view: StatsView) -> FastAPI:
         title="chat stats",
         version="1",
         description="Live numbers of the chat server: connections, rooms, messages, cuts, "
-        "errors, event loop lag. Served from the chat server's own event loop.",
+        "errors, event loop lag. Served from the chat server's own event loop, or by "
+        "`chat-stats` for a whole NATS cluster (merged, with a per-node breakdown at /nodes).",
     )
-    registry = registry_for(view.snapshot)
+    registry = registry_for(view.snapshot, view.nodes)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -56,6 +57,11 @@ def create_app(view: StatsView) -> FastAPI:
     @app.get("/stats", summary="Server-wide counters and rates")
     async def stats() -> m.StatsOut:
         return m.StatsOut.of(view.snapshot())
+
+    @app.get("/nodes", summary="Each chat server node's own numbers")
+    async def nodes() -> m.NodeList:
+        items = view.nodes()
+        return m.NodeList(total=len(items), items=[m.Node.of(n) for n in items])
 
     @app.get("/rooms", summary="Rooms, one page at a time")
     async def rooms(
@@ -92,7 +98,7 @@ def create_app(view: StatsView) -> FastAPI:
         snap = view.room(key)
         if snap is None:
             return _no_room(f"there is no room {check_room(name)}")
-        members = view.members(key, offset, limit)
+        members = await view.members(key, offset, limit)
         return m.RoomDetail(
             **m.Room.of(snap).model_dump(),
             member_list=m.MemberPage(

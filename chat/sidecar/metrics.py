@@ -2,6 +2,8 @@
 
 A custom collector reads one `Snapshot` per scrape: nothing is updated per message, and each
 app gets its own registry (no process-global state, so several servers can share a process).
+In cluster mode the snapshot is the merged one, and `chat_node_connections{node=...}` breaks
+the connections down by node.
 """
 
 from __future__ import annotations
@@ -12,15 +14,27 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from chat.sidecar.view import NodeSnapshot
 from chat.stats import Snapshot
 
 
 class ChatCollector(Collector):
-    def __init__(self, snap: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self, snap: Callable[[], Snapshot], nodes: Callable[[], list[NodeSnapshot]] | None = None
+    ) -> None:
         self._snap = snap
+        self._nodes = nodes
 
     def collect(self) -> Iterator[Metric]:
         s = self._snap()
+        yield _gauge("chat_nodes", "Chat server processes these numbers cover", s.nodes)
+        if self._nodes is not None:
+            per_node = GaugeMetricFamily(
+                "chat_node_connections", "TCP connections held now, by node", labels=["node"]
+            )
+            for node in self._nodes():
+                per_node.add_metric([node.node], node.snapshot.connections)
+            yield per_node
         yield _gauge("chat_connections", "TCP connections held now", s.connections)
         yield _gauge("chat_connections_peak", "Most connections held at once", s.peak_connections)
         yield _counter("chat_connections_accepted", "Connections accepted", s.accepted)
@@ -61,9 +75,11 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=value)
 
 
-def registry_for(snap: Callable[[], Snapshot]) -> CollectorRegistry:
+def registry_for(
+    snap: Callable[[], Snapshot], nodes: Callable[[], list[NodeSnapshot]] | None = None
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ChatCollector(snap))
+    registry.register(ChatCollector(snap, nodes))
     return registry
 
 

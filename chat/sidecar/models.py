@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chat.sidecar.view import NodeSnapshot
 from chat.stats import RoomSnapshot, Snapshot
 
 
@@ -51,7 +52,11 @@ class EventLoop(_Model):
 
 
 class StatsOut(_Model):
-    nodes: int = Field(ge=1, description="chat server processes these numbers cover")
+    nodes: int = Field(
+        ge=0,
+        description="chat server processes these numbers cover (0: a cluster sidecar that "
+        "hears from no node yet)",
+    )
     started: float = Field(description="server start time, Unix seconds")
     uptime_seconds: float = Field(ge=0, description="seconds since start")
     connections: Connections
@@ -138,6 +143,26 @@ class MemberPage(Page):
 
 class RoomDetail(Room):
     member_list: MemberPage = Field(description="one page of members (?offset=&limit=)")
+
+
+class Node(_Model):
+    id: str = Field(
+        description="node id: `local` for the in-process sidecar, else the name "
+        "the node reports under in the cluster"
+    )
+    report_age_seconds: float = Field(
+        ge=0, description="seconds since this node's latest report arrived (0 when local)"
+    )
+    stats: StatsOut = Field(description="this node's own numbers (`nodes` is 1)")
+
+    @classmethod
+    def of(cls, n: NodeSnapshot) -> Node:
+        return cls(id=n.node, report_age_seconds=max(0.0, n.age), stats=StatsOut.of(n.snapshot))
+
+
+class NodeList(_Model):
+    total: int = Field(ge=0, description="nodes seen now (a silent node drops out)")
+    items: list[Node] = Field(description="every node, by id")
 
 
 class Error(_Model):

@@ -3,8 +3,11 @@
 `LocalView` reads one in-process hub. Its costs: `snapshot()` is O(1) (plus the handful of
 disconnect reasons and error codes), a page of rooms is O(offset + limit) in creation order
 or O(rooms * log(page)) biggest first, and a page of members is O(offset + limit). Nothing
-walks the connections. A cluster-wide view (NATS) can implement the same protocol by merging
-the nodes' snapshots with `chat.stats.merge` and `merge_rooms`.
+walks the connections. `chat.sidecar.cluster.ClusterView` implements the same protocol for a
+whole NATS cluster by merging the nodes' reports with `chat.stats.merge` and `merge_rooms`.
+
+This module imports nothing from fastapi or uvicorn: the cluster reporter
+(`chat.cluster.reporter`) runs a `LocalView` inside every chat node, stats extra or not.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from chat.stats import RoomRates, RoomSnapshot, Sampler, Snapshot, snapshot
 
 Order = Literal["created", "members"]
 
+MAX_PAGE = 1000
+"""Most items one page may hold (rooms or members): the HTTP API's bound, and the bound a
+node applies when another process asks it for a page of a room's members over NATS."""
+
 
 @dataclass(frozen=True, slots=True)
 class MemberInfo:
@@ -30,8 +37,23 @@ class MemberInfo:
     dialect: str
 
 
+@dataclass(frozen=True, slots=True)
+class NodeSnapshot:
+    """One node's own numbers, for the per-node breakdown (`/nodes`)."""
+
+    node: str
+    snapshot: Snapshot
+    age: float
+    """Seconds since these numbers arrived (0 for the in-process hub)."""
+
+
 class StatsView(Protocol):
+    """Everything is synchronous and bounded except `members`, which a cluster view has to
+    ask the nodes for (a NATS request), so it is a coroutine for every view."""
+
     def snapshot(self) -> Snapshot: ...
+
+    def nodes(self) -> list[NodeSnapshot]: ...
 
     def room_count(self) -> int: ...
 
@@ -39,7 +61,7 @@ class StatsView(Protocol):
 
     def room(self, folded: str) -> RoomSnapshot | None: ...
 
-    def members(self, folded: str, offset: int, limit: int) -> list[MemberInfo]: ...
+    async def members(self, folded: str, offset: int, limit: int) -> list[MemberInfo]: ...
 
 
 class LocalView:
@@ -50,14 +72,19 @@ class LocalView:
         hub: Hub,
         sampler: Sampler | None = None,
         clock: Callable[[], float] = time.monotonic,
+        node: str = "local",
     ) -> None:
         self.hub = hub
+        self.node = node
         self.sampler = sampler or Sampler(hub.stats)
         self.room_rates = RoomRates()
         self.clock = clock
 
     def snapshot(self) -> Snapshot:
         return snapshot(self.hub.stats, len(self.hub.rooms), self.sampler)
+
+    def nodes(self) -> list[NodeSnapshot]:
+        return [NodeSnapshot(self.node, self.snapshot(), 0.0)]
 
     def room_count(self) -> int:
         return len(self.hub.rooms)
@@ -76,7 +103,7 @@ class LocalView:
         room = self.hub.rooms.get(fold(folded))
         return None if room is None else self._snap(room, self.clock())
 
-    def members(self, folded: str, offset: int, limit: int) -> list[MemberInfo]:
+    async def members(self, folded: str, offset: int, limit: int) -> list[MemberInfo]:
         room = self.hub.rooms.get(fold(folded))
         if room is None:
             return []
