@@ -17,8 +17,9 @@ messages for that node's users), `chat.nick.<node>` (does that node still hold a
 
 Faults: NATS unreachable at start-up raises `ClusterUnavailable` (the server exits 1). A link
 lost while running flips `link_up`: local users are told, keep chatting locally, and nick
-claims answer `cluster-down`; nats-py reconnects every `RECONNECT_WAIT` seconds (with jitter)
-forever; once back, the node re-asserts its nicks and both sides re-send their state.
+claims answer `cluster-down`; nats-py reconnects forever, waiting from `RECONNECT_WAIT` seconds
+doubling up to `RECONNECT_MAX` between attempts; once back, the node re-asserts its nicks and
+both sides re-send their state.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ log = structlog.get_logger("chat.cluster")
 CONNECT_TIMEOUT = 2
 START_TIMEOUT = 6.0
 """Seconds `start` tries to reach NATS before giving up."""
-RECONNECT_WAIT = 1
-"""Seconds between reconnection attempts once running (nats-py adds jitter)."""
+RECONNECT_WAIT = 0.25
+RECONNECT_MAX = 5.0
+"""Seconds between reconnection attempts once running: doubling from RECONNECT_WAIT up to
+RECONNECT_MAX while NATS stays away (nats-py adds up to 0.1 s of jitter)."""
 KV_TIMEOUT = 2.0
 HOLDS_TIMEOUT = 1.0
 MAX_OUTBOX = 50_000
@@ -151,11 +154,12 @@ class NatsBroker(InProcess):
             connect_timeout=CONNECT_TIMEOUT,
             allow_reconnect=True,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=RECONNECT_WAIT,
+            reconnect_time_wait=1,
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
             error_cb=self._on_error,
         )
+        self.nc.options["reconnect_time_wait"] = RECONNECT_WAIT
 
     async def _buckets(self) -> tuple[KeyValue, KeyValue]:
         """The two KV buckets, created if missing (by the first node, or after a broker lost
@@ -322,6 +326,7 @@ class NatsBroker(InProcess):
 
     async def _on_reconnected(self) -> None:
         log.info("cluster.link_reconnected", node=self.node)
+        self.nc.options["reconnect_time_wait"] = RECONNECT_WAIT
         if self._resync is None or self._resync.done():
             self._resync = asyncio.create_task(self._rejoin(), name="cluster-rejoin")
 
@@ -359,7 +364,11 @@ class NatsBroker(InProcess):
                 session.close(NICK_COLLISION)
 
     async def _on_error(self, err: Exception) -> None:
-        log.info("cluster.link_error", error=f"{type(err).__name__} {err}")
+        """nats-py reports each failed (re)connection attempt here: back off exponentially."""
+        wait = self.nc.options["reconnect_time_wait"]
+        if not self.link_up and isinstance(err, OSError | asyncio.TimeoutError):
+            self.nc.options["reconnect_time_wait"] = min(wait * 2, RECONNECT_MAX)
+        log.info("cluster.link_error", error=f"{type(err).__name__} {err}", retry_in=wait)
 
 
 async def _bucket(js: Any, name: str, ttl: float | None) -> KeyValue:
