@@ -173,7 +173,13 @@ class ServerProcess:
             stderr=asyncio.subprocess.PIPE, env=full_env,
         )  # fmt: skip
         server = cls(proc)
-        started = await server.log_event("server.started")
+        try:
+            started = await server.log_event("server.started")
+        except BaseException:
+            if proc.returncode is None:
+                proc.kill()  # never leave a child behind: it would outlive the test run
+            await proc.wait()
+            raise
         server.port = int(started["port"])
         return server
 
