@@ -88,6 +88,11 @@ class Connection:
         assert self._writer is not None
         self._writer.write(json.dumps(command, separators=(",", ":")).encode() + b"\n")
 
+    def _again(self, writer: asyncio.StreamWriter, command: Event) -> None:
+        """Send `command` later, unless that connection is gone by then."""
+        if self._writer is writer and not writer.is_closing():
+            self._write(command)
+
     async def quit(self, reason: str = "") -> None:
         """Say goodbye and stop for good."""
         self._closing = True
@@ -158,6 +163,7 @@ class Connection:
         nick = self.wanted_nick
         self._write({"type": "hello", "version": PROTOCOL_VERSION, "nick": nick})
         welcomed = False
+        retries = 0
         keepalive = asyncio.create_task(self._keepalive())
         try:
             while line := await reader.readline():
@@ -174,6 +180,16 @@ class Connection:
                         nick = _fallback(nick)
                         self.on_event(local(f"{ev['message']}; trying {nick}", "warn"))
                         self._write({"type": "hello", "version": PROTOCOL_VERSION, "nick": nick})
+                        continue
+                    if ev.get("type") == "error" and ev.get("code") == "cluster-down":
+                        # A cluster node cut off from the others can't promise a nick: ask
+                        # again, later and later (the same backoff as reconnecting).
+                        retries += 1
+                        base, cap = self.backoff
+                        delay = min(cap, base * 2 ** (retries - 1))
+                        self.on_event(local(f"{ev['message']}; asking again in {delay:.1f}s"))
+                        hello = {"type": "hello", "version": PROTOCOL_VERSION, "nick": nick}
+                        asyncio.get_running_loop().call_later(delay, self._again, writer, hello)
                         continue
                     if ev.get("type") == "welcome":
                         welcomed = True

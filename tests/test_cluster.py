@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from client.connection import Connection
 from tests.helpers import JsonClient, ServerProcess, TextClient
 from tests.natsd import NatsServer, free_port, running_nats
 
@@ -237,3 +238,32 @@ async def test_an_unreachable_broker_is_a_clear_error_and_exit_1() -> None:
     assert proc.returncode == 1
     assert b"cannot use NATS at nats://127.0.0.1:" in err
     assert b"server.started" not in err
+
+
+async def test_the_terminal_client_waits_out_a_cut_off_node(nats_server: NatsServer) -> None:
+    """chat-client's connection core meets `cluster-down` at hello: it says so, asks again
+    with backoff, and is welcomed once the node is back on the broker."""
+    a = await start_node(nats_server, "a")
+    try:
+        await nats_server.kill()
+        await a.log_event("cluster.link_down")
+        events: list[dict[str, object]] = []
+        welcomed = asyncio.Event()
+
+        def seen(ev: dict[str, object]) -> None:
+            events.append(ev)
+            if ev.get("type") == "welcome":
+                welcomed.set()
+
+        conn = Connection("127.0.0.1", a.port, "bob", seen, backoff=(0.2, 1.0))
+        task = asyncio.create_task(conn.run())
+        await a.log_event("client.connected")
+        await nats_server.start()
+        await asyncio.wait_for(welcomed.wait(), 15)
+        notes = [str(ev.get("text")) for ev in events if ev.get("type") == "local"]
+        assert any("cluster link is down" in n and "asking again" in n for n in notes), notes
+        assert conn.state.nick == "bob"
+        await conn.quit()
+        await asyncio.wait_for(task, 5)
+    finally:
+        await a.stop()
