@@ -1,8 +1,7 @@
 """Run the sidecar inside the chat server's process, on the chat server's event loop.
 
-No thread: uvicorn's `Server.serve()` is just a coroutine, run here as a task next to the chat
-server. We bind the listening socket ourselves (so a bad port fails `start()` with an `OSError`,
-and port 0 is known at once) and stop uvicorn from taking over SIGINT/SIGTERM, which belong to
+No thread: `chat.sidecar.http.HttpServer` runs uvicorn as a task next to the chat server, on a
+socket bound here (a bad port fails `start()` with an `OSError`), leaving SIGINT/SIGTERM to
 `chat.cli`. A probe task ticks once a second: it measures how late its own sleep wakes up (the
 event loop lag) and samples the counters into per-second rates. Both are O(1) per tick. A
 stall of D seconds shows as a lag between D - TICK and D (the sleep may overlap the stall).
@@ -12,28 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import structlog
-import uvicorn
 
 from chat.server import ChatServer
 from chat.sidecar.app import create_app
+from chat.sidecar.http import HttpServer
 from chat.sidecar.view import LocalView
 
 log = structlog.get_logger("chat.sidecar")
 
 TICK = 1.0
 """Seconds between probe ticks: rate sampling and lag measurement."""
-STOP_TIMEOUT = 3.0
-
-
-class _EmbeddedUvicorn(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # uvicorn would install its own SIGINT/SIGTERM handlers; the chat server owns them.
-        yield
 
 
 class Sidecar:
@@ -47,8 +37,7 @@ class Sidecar:
         self.view = LocalView(server.hub)
         self.app = create_app(self.view)
         self.port = 0
-        self._uvicorn: _EmbeddedUvicorn | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._http: HttpServer | None = None
         self._probe: asyncio.Task[None] | None = None
 
     @property
@@ -57,29 +46,14 @@ class Sidecar:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.create_server((self.host, self.requested_port), family=family, backlog=128)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            lifespan="off",
-            ws="none",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=int(STOP_TIMEOUT),
-        )
-        self._uvicorn = _EmbeddedUvicorn(config)
+        self._http = HttpServer(self.app, self.host, self.requested_port)
         self._probe = asyncio.create_task(self._run_probe(), name="stats-probe")
-        self._serving = asyncio.create_task(self._uvicorn.serve([sock]), name="stats-http")
-        # Startup is a few loop passes; the socket already queues connections meanwhile.
-        while not self._uvicorn.started:
-            if self._serving.done():
-                self._probe.cancel()
-                self._serving.result()  # re-raise why it stopped
-                raise RuntimeError("the stats sidecar stopped during startup")
-            await asyncio.sleep(0.01)
+        try:
+            await self._http.start()
+        except BaseException:
+            self._probe.cancel()
+            raise
+        self.port = self._http.port
         log.info("stats.started", host=self.host, port=self.port)
 
     async def _run_probe(self) -> None:
@@ -99,17 +73,10 @@ class Sidecar:
     async def stop(self) -> None:
         if self._probe is not None:
             self._probe.cancel()
-        if self._uvicorn is None or self._serving is None:
+        if self._http is None:
             return
-        self._uvicorn.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._serving), STOP_TIMEOUT + 1.0)
-        except TimeoutError:
-            self._uvicorn.force_exit = True
-            self._serving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._serving
-        self._uvicorn = None
+        await self._http.stop()
+        self._http = None
         log.info("stats.stopped")
 
 

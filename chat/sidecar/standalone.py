@@ -19,22 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import nats.errors
 import structlog
-import uvicorn
-from fastapi import FastAPI
 from nats.aio.client import Client
 
 from chat import log as chat_log
 from chat.settings import build_parser
 from chat.sidecar.app import create_app
 from chat.sidecar.cluster import STALE_AFTER, ClusterView
+from chat.sidecar.http import HttpServer
 
 log = structlog.get_logger("chat.sidecar.standalone")
 
@@ -148,58 +146,6 @@ async def connect(urls: list[str], timeout: float, closed: asyncio.Event) -> Cli
         message = f"cannot connect to NATS at {where} within {timeout:g} s: {why}"
         raise StartupError(message) from None
     return nc
-
-
-class _Uvicorn(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # SIGINT/SIGTERM belong to `serve`, which also has NATS to close.
-        yield
-
-
-class HttpServer:
-    """uvicorn on a socket bound here, as `chat.sidecar.embed` does it."""
-
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self.app, self.host, self.requested_port = app, host, port
-        self.port = 0
-        self.serving: asyncio.Task[None] | None = None
-        self._uvicorn: _Uvicorn | None = None
-
-    async def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.create_server((self.host, self.requested_port), family=family, backlog=128)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            lifespan="off",
-            ws="none",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=int(STOP_TIMEOUT),
-        )
-        self._uvicorn = _Uvicorn(config)
-        self.serving = asyncio.create_task(self._uvicorn.serve([sock]), name="stats-http")
-        while not self._uvicorn.started:  # a few loop passes; the socket queues meanwhile
-            if self.serving.done():
-                self.serving.result()  # re-raise why it stopped
-                raise RuntimeError("the HTTP server stopped during startup")
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        if self._uvicorn is None or self.serving is None:
-            return
-        self._uvicorn.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self.serving), STOP_TIMEOUT + 1.0)
-        except TimeoutError:
-            self._uvicorn.force_exit = True
-            self.serving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.serving
-        self._uvicorn = None
 
 
 async def serve(settings: StatsSettings) -> int:
