@@ -12,7 +12,8 @@ by them without re-folding (`chat.names.fold`).
 from __future__ import annotations
 
 import json
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any, ClassVar
 
 
@@ -165,8 +166,14 @@ _SCHEMA: dict[str, tuple[tuple[str, tuple[type, ...]], ...]] = {
 }
 
 
+_GET = {cls: attrgetter(*(f.name for f in fields(cls))) for cls in _ALL}
+_DUMPS = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode(note: Note) -> bytes:
-    return json.dumps([note.kind, *astuple(note)], separators=(",", ":")).encode()
+    values = _GET[type(note)](note)  # a tuple, or the one value (`attrgetter` of one name)
+    head = [note.kind, *values] if isinstance(values, tuple) else [note.kind, values]
+    return _DUMPS(head).encode()
 
 
 def decode(data: bytes) -> Note:
