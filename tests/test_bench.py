@@ -1,6 +1,7 @@
 """chat-bench at a tiny size against a real `chat-server` process: every scenario runs, the
-numbers it reports add up (a fixed message count is delivered exactly), and --compare-floor
-drives both servers. Bounded: each run has a subprocess timeout and chat-bench's own --timeout.
+numbers it reports add up (a fixed message count is delivered exactly), --compare-floor drives
+both servers, and --spawn-cluster a real nats-server with chat-server nodes. Bounded: each run
+has a subprocess timeout and chat-bench's own --timeout; all of it on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from chat.bench.cluster import deal, spread
+from chat.bench.scenarios import plan_fanout
 from chat.bench.wire import JSON, TEXT
 from chat.bench.workers import Straddle
 from tests.helpers import TEST_FLAGS
@@ -161,3 +164,52 @@ def test_counting_finds_markers_split_across_any_chunk_boundaries(dialect: Any) 
             counter.feed(stream[pos : pos + step])
             pos += step
         assert counter.count == expected > 0
+
+
+def test_a_spawned_cluster_delivers_across_nodes_and_compares_with_one_node(
+    tmp_path: Path,
+) -> None:
+    doc = bench(tmp_path, "fanout", "--spawn-cluster", "2", "--compare-single",
+                "--members", "20", "--senders", "2", "--messages", "10", "--inflight", "4",
+                "--probes", "2")  # fmt: skip
+    for kind in ("single", "2 nodes"):
+        (run,) = doc["runs"][kind]
+        assert run["delivered"] == run["expected"] == 20 * 2 * 10 and run["lost"] == 0
+        assert run["server_cpu_pct"] >= 0 and run["samples"] == 2 * 2 * 10
+    (cluster,) = doc["runs"]["2 nodes"]
+    assert cluster["nats_slow_consumers"] == 0 and cluster["node_warnings"] == {}
+    assert cluster["nats_in_msgs"] >= 2 * 10  # every message crossed the broker
+    assert "2 nodes/single" in doc["ratios"]
+
+
+def test_a_cluster_holds_connections_on_every_node(tmp_path: Path) -> None:
+    doc = bench(tmp_path, "connections", "--spawn-cluster", "3", "--members", "60",
+                "--room-size", "7", "--hold", "0.5")  # fmt: skip
+    (run,) = doc["runs"]["3 nodes"]
+    assert run["connected"] == run["held"] == 60 and run["lost"] == 0
+    assert len(run["rss_nodes_kib"]) == 3 and min(run["rss_nodes_kib"]) > 0
+
+
+def test_spread_puts_senders_on_the_first_node_and_their_pacers_on_the_last() -> None:
+    plan = plan_fanout(members=40, senders=2, probes=4)
+    spread_ = spread(plan.members, 3)
+    assert [m.node for m in spread_ if m.sender >= 0] == [0, 0]
+    assert all(m.node != 0 for m in spread_ if m.probe)
+    pacers = {m.paces: m for m in spread_ if m.paces >= 0}
+    assert sorted(pacers) == [0, 1] and all(m.node == 2 and m.sender < 0 for m in pacers.values())
+    assert {m.node for m in spread_} == {0, 1, 2}
+    # A pacer is dealt to the worker of the sender it paces (it tops that sender up).
+    for share in deal(spread_, 3):
+        senders = {m.sender for m in share if m.sender >= 0}
+        assert {m.paces for m in share if m.paces >= 0 and m.sender < 0} <= senders
+    # One node: every sender paces itself, as before.
+    assert all(m.paces == m.sender for m in spread(plan.members, 1) if m.sender >= 0)
+
+
+def test_a_login_answered_with_an_error_is_a_failure_not_a_wait() -> None:
+    welcome = b'{"type":"welcome","nick":"a"}\n'
+    refused = b'{"type":"error","code":"cluster-down","message":"x"}\n'
+    assert JSON.refused(welcome + refused) == refused.decode().strip()
+    assert JSON.refused(welcome + b'{"type":"who","room":"#c1"') is None
+    assert TEXT.refused(b"! nick-taken: pick another\n") == "! nick-taken: pick another"
+    assert TEXT.refused(b"* welcome\n[#lobby] <b> ! not an error\n") is None

@@ -5,11 +5,20 @@
     chat-bench fanout --port 7000 --server-pid 1234 --members 1000 --rate 50
     chat-bench connections --spawn --members 5000 --hold 10
     chat-bench rooms --spawn --rooms 200 --room-size 10 --rate 2000
+    chat-bench fanout --spawn-cluster 2,4 --compare-single --members 1000 --inflight 50 --runs 3
+    chat-bench connections --spawn-cluster 4 --members 52000 --workers 4 --concurrency 500
+    chat-bench fanout --ports 7001,7002 --server-pids 11,12 --members 1000 --rate 50
 
 Against a server you started yourself, give it `--max-per-ip 0 --msg-rate 0` (all the load
 comes from one address, far faster than a person types) and `--server-pid` for RSS and CPU.
 `--spawn` starts `chat-server` for each run; `--compare-floor` also starts the reference floor
 (`bench/floor_server.py`), alternates runs between the two and prints ours / floor.
+
+Clusters (NATS): `--spawn-cluster N` starts a nats-server with JetStream and N nodes for each
+run (`--spawn-cluster 2,4`: one of each, alternated); `--compare-single` adds a single
+chat-server without NATS to the alternation and prints each cluster / single. `--ports` loads a
+cluster you started yourself. Members are spread over the nodes round-robin, senders on the
+first node and probes on the others (`chat.bench.cluster.spread`).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chat.bench import report, scenarios
+from chat.bench.cluster import Cluster, spread
 from chat.bench.servers import spawn
 from chat.bench.workers import WorkerConfig
 
@@ -39,6 +49,19 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start chat-server and the floor for each run, alternate, print ratios",
     )
+    g.add_argument(
+        "--spawn-cluster",
+        metavar="N[,M...]",
+        help="start nats-server and N chat-server nodes for each run (a list: alternate them)",
+    )
+    g.add_argument(
+        "--compare-single",
+        action="store_true",
+        help="with --spawn-cluster: alternate with a single chat-server, print cluster/single",
+    )
+    g.add_argument("--ports", metavar="P1,P2,...", help="the nodes of a cluster you started")
+    g.add_argument("--server-pids", metavar="PID1,...", help="their PIDs (same order)")
+    g.add_argument("--nats-pid", type=int, default=0, help="your nats-server's PID, for its CPU")
     g.add_argument(
         "--server-loop",
         default="auto",
@@ -135,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit("--inflight needs the json dialect (text senders get no echo)")
     if args.compare_floor and args.dialect != "json":
         raise SystemExit("the floor speaks the json dialect only")
+    args.clusters = cluster_sizes(args.spawn_cluster)
+    if args.compare_single and not args.clusters:
+        raise SystemExit("--compare-single needs --spawn-cluster N")
+    if args.clusters and (args.compare_floor or args.spawn or args.ports):
+        raise SystemExit("--spawn-cluster goes with none of --spawn, --compare-floor, --ports")
     plan = make_plan(args)
     if len(plan.members) > SOCKETS_PER_WORKER * args.workers:
         need = -(-len(plan.members) // SOCKETS_PER_WORKER)
@@ -143,7 +171,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "connections": scenarios.run_connections,
         "soak": scenarios.run_soak,
     }.get(args.scenario, scenarios.run_traffic)
-    kinds = ["chat", "floor"] if args.compare_floor else ["chat" if args.spawn else "given"]
+    if args.clusters:
+        kinds = ["single"] * args.compare_single + [cluster_label(n) for n in args.clusters]
+    else:
+        kinds = ["chat", "floor"] if args.compare_floor else ["chat" if args.spawn else "given"]
     results: dict[str, list[report.Result]] = {k: [] for k in kinds}
     for run in range(args.runs):
         for kind in kinds if run % 2 == 0 else kinds[::-1]:
@@ -160,15 +191,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         "runs": results,
         "medians": summary,
     }
+    pairs = [("chat", "floor")] if args.compare_floor else []
+    if args.compare_single:
+        pairs = [(k, "single") for k in kinds[1:]]
+    doc["ratios"] = {}
+    for ours, base in pairs:
+        ratio = report.ratios(summary[ours], summary[base])
+        ratio.pop("delivered", None)  # counts over unequal windows: not comparable
+        doc["ratios"][f"{ours}/{base}"] = ratio
+        rows.append((f"{ours}/{base}", ratio))
     if args.compare_floor:
-        doc["ratio"] = report.ratios(summary["chat"], summary["floor"])
-        doc["ratio"].pop("delivered", None)  # counts over unequal windows: not comparable
-        rows.append(("chat/floor", doc["ratio"]))
+        doc["ratio"] = doc["ratios"]["chat/floor"]
     print(
         f"\n{args.scenario}: {describe(args)}; medians of {args.runs} run(s); "
         f"{os.cpu_count()} cpus, load {report.machine()['loadavg']}"
     )
-    print(report.table(rows, ratio_rows=["chat/floor"]))
+    print(report.table(rows, ratio_rows=list(doc["ratios"])))
     if args.json:
         report.write_json(args.json, doc)
 
@@ -185,19 +223,55 @@ def make_plan(args: argparse.Namespace) -> scenarios.Plan:
     return scenarios.plan_rooms(args.rooms, args.room_size, args.senders, args.probes)
 
 
+def cluster_sizes(spec: str | None) -> list[int]:
+    if not spec:
+        return []
+    try:
+        sizes = [int(x) for x in spec.split(",")]
+    except ValueError:
+        raise SystemExit(f"--spawn-cluster takes node counts (2 or 2,4), not {spec!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise SystemExit("--spawn-cluster: at least one node")
+    return sizes
+
+
+def cluster_label(nodes: int) -> str:
+    return f"{nodes} node" + "s" * (nodes != 1)
+
+
+def given_target(args: argparse.Namespace) -> scenarios.Target:
+    if not args.ports:
+        return scenarios.Target(
+            args.host, (args.port,), (args.server_pid,) if args.server_pid else ()
+        )
+    ports = tuple(int(p) for p in args.ports.split(","))
+    pids = tuple(int(p) for p in args.server_pids.split(",")) if args.server_pids else ()
+    if pids and len(pids) != len(ports):
+        raise SystemExit("--server-pids: one per port")
+    return scenarios.Target(args.host, ports, pids, args.nats_pid)
+
+
 def one_run(
     kind: str, plan: scenarios.Plan, args: argparse.Namespace, drive: Callable[..., report.Result]
 ) -> report.Result:
     server = None
+    cluster: Cluster | None = None
     if kind == "given":
-        target = scenarios.Target(args.host, args.port, args.server_pid)
+        target = given_target(args)
+    elif kind.endswith(("node", "nodes")):
+        nodes = int(kind.split()[0])
+        cluster = Cluster.start(nodes, args.server_loop, len(plan.members), args.server_arg)
+        target = scenarios.Target("127.0.0.1", cluster.ports, cluster.pids, cluster.nats.pid)
     else:
-        extra = args.server_arg if kind == "chat" else []
-        server = spawn(kind, args.server_loop, len(plan.members), extra)
-        target = scenarios.Target(server.host, server.port, server.pid)
+        extra = args.server_arg if kind in ("chat", "single") else []
+        server = spawn(
+            "floor" if kind == "floor" else "chat", args.server_loop, len(plan.members), extra
+        )
+        target = scenarios.Target(server.host, (server.port,), (server.pid,))
+    plan.members = spread(plan.members, len(target.ports))
     config = WorkerConfig(
         target.host,
-        target.port,
+        target.ports,
         args.dialect,
         args.loop,
         args.concurrency,
@@ -205,12 +279,30 @@ def one_run(
         getattr(args, "size", 100),
     )
     try:
-        return drive(target, plan, config, args)
+        result = drive(target, plan, config, args)
+        if cluster is not None:
+            result |= cluster_health(cluster)
+        return result
     finally:
+        if cluster is not None:
+            codes = cluster.stop()
+            if any(code not in (0, -15) for code in codes):
+                print(f"warning: cluster nodes exited with {codes}", file=sys.stderr)
+            cluster.cleanup()
         if server is not None:
             code = server.stop()
             if code not in (0, -15):
                 print(f"warning: {kind} server exited with {code}", file=sys.stderr)
+
+
+def cluster_health(cluster: Cluster) -> report.Result:
+    """Did the broker keep up? nats-server's slow consumers, the nodes' warnings."""
+    varz = cluster.varz()
+    out: report.Result = {"node_warnings": cluster.warnings()}
+    for key in ("slow_consumers", "in_msgs", "out_msgs", "mem"):
+        if key in varz:
+            out[f"nats_{key}"] = varz[key]
+    return out
 
 
 def brief(r: report.Result) -> str:
@@ -220,15 +312,25 @@ def brief(r: report.Result) -> str:
         "rss_per_conn_kib",
         "idle_cpu_pct",
         "deliveries_per_s",
+        "deliveries_per_cpu_s",
         "lat_p50_ms",
         "lat_p99_ms",
         "server_cpu_pct",
+        "nats_cpu_pct",
+        "server_ramp_cpu_pct",
+        "nats_ramp_cpu_pct",
+        "rss_node_max_kib",
         "bench_cpu_pct",
         "lost",
     )
-    return "  ".join(
+    text = "  ".join(
         f"{report.COLUMNS[k][0]} {report.COLUMNS[k][1].format(r[k])}" for k in keys if k in r
     )
+    if r.get("nats_slow_consumers"):
+        text += f"  NATS SLOW CONSUMERS {r['nats_slow_consumers']}"
+    if r.get("node_warnings"):
+        text += f"  node warnings {r['node_warnings']}"
+    return text
 
 
 def describe(args: argparse.Namespace) -> str:

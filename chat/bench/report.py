@@ -24,11 +24,17 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "idle_cpu_pct": ("idle CPU %", "{:.2f}"),
     "deliveries_per_s": ("deliveries/s", "{:,.0f}"),
     "messages_per_s": ("msgs in/s", "{:,.0f}"),
+    "deliveries_per_cpu_s": ("deliv/server CPU-s", "{:,.0f}"),
     "lat_p50_ms": ("p50 ms", "{:.2f}"),
     "lat_p95_ms": ("p95 ms", "{:.2f}"),
     "lat_p99_ms": ("p99 ms", "{:.2f}"),
     "lat_max_ms": ("max ms", "{:.2f}"),
     "server_cpu_pct": ("server CPU %", "{:.0f}"),
+    "nats_cpu_pct": ("nats CPU %", "{:.0f}"),
+    "server_ramp_cpu_pct": ("server ramp CPU %", "{:.0f}"),
+    "nats_ramp_cpu_pct": ("nats ramp CPU %", "{:.0f}"),
+    "rss_node_max_kib": ("max node RSS KiB", "{:,.0f}"),
+    "nats_rss_kib": ("nats RSS KiB", "{:,.0f}"),
     "bench_cpu_pct": ("bench CPU %", "{:.0f}"),
     "deliveries_per_write": ("deliv/write", "{:.1f}"),
     "delivered": ("delivered", "{:,.0f}"),
@@ -40,7 +46,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "rss_last_kib": ("RSS last KiB", "{:,.0f}"),
     "rss_growth_pct": ("RSS growth %", "{:+.1f}"),
 }
-HIGHER_IS_BETTER = {"held", "ramp_per_s", "deliveries_per_s", "messages_per_s"}
+HIGHER_IS_BETTER = {
+    "held",
+    "ramp_per_s",
+    "deliveries_per_s",
+    "messages_per_s",
+    "deliveries_per_cpu_s",
+}
 
 
 def percentiles(raw: Sequence[bytes]) -> Result:

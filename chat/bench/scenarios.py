@@ -19,6 +19,7 @@ from typing import Any
 
 from chat.bench import procfs
 from chat.bench.churn import Churner
+from chat.bench.cluster import deal
 from chat.bench.report import Progress, Result, percentiles
 from chat.bench.wire import DIALECTS, LOBBY
 from chat.bench.workers import MemberSpec, WorkerConfig, run
@@ -57,6 +58,7 @@ def plan_fanout(members: int, senders: int, probes: int) -> Plan:
             LOBBY,
             sender=i if i < senders else -1,
             probe=senders <= i < senders + probes,
+            paces=i if i < senders else -1,
         )
         for i in range(members)
     ]
@@ -74,7 +76,7 @@ def plan_rooms(rooms: int, size: int, senders: int, probes: int) -> Plan:
         n_sender += sender >= 0
         probe = rank == senders and n_probe < probes
         n_probe += probe
-        specs.append(MemberSpec(f"{pre}{i}", room, sender=sender, probe=probe))
+        specs.append(MemberSpec(f"{pre}{i}", room, sender=sender, probe=probe, paces=sender))
     names = {f"#r{k}" for k in range(rooms)}
     return Plan(
         "rooms", specs, dict.fromkeys(names, size), dict.fromkeys(names, min(senders, size))
@@ -145,14 +147,34 @@ class Pool:
 
 @dataclass
 class Target:
+    """The server(s) under load: one, or the nodes of a cluster (and its nats-server)."""
+
     host: str
-    port: int
-    pid: int = 0
+    ports: tuple[int, ...]
+    pids: tuple[int, ...] = ()
+    nats_pid: int = 0
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def pid(self) -> int:
+        """Nonzero when the servers' PIDs are known (for RSS and CPU)."""
+        return self.pids[0] if self.pids and all(self.pids) else 0
+
+    def rss_kib(self) -> int:
+        return sum(procfs.rss_kib(p) for p in self.pids)
+
+    def cpu_seconds(self) -> float:
+        return sum(procfs.cpu_seconds(p) for p in self.pids)
+
+    def write_calls(self) -> int:
+        return sum(procfs.write_calls(p) for p in self.pids)
 
 
 def connect(pool: Pool, plan: Plan, timeout: float) -> Result:
-    n = len(pool.conns)
-    shares = [plan.members[i::n] for i in range(n)]
+    shares = deal(plan.members, len(pool.conns))
     replies = pool.call(
         [{"op": "connect", "members": s, "timeout": timeout} for s in shares], timeout + 10
     )
@@ -170,28 +192,40 @@ def connect(pool: Pool, plan: Plan, timeout: float) -> Result:
 
 def run_connections(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Result:
     progress = Progress()
-    rss0 = procfs.rss_kib(target.pid) if target.pid else 0
+    rss0 = [procfs.rss_kib(p) for p in target.pids] if target.pid else []
+    nats0 = procfs.cpu_seconds(target.nats_pid) if target.nats_pid else 0.0
+    ramp_cpu0 = target.cpu_seconds()
     pool = Pool(args.workers, config)
     try:
         progress.show(f"connecting {len(plan.members):,} ...")
+        t_ramp = time.monotonic()
         out = connect(pool, plan, args.timeout)
-        cpu0, t0 = procfs.cpu_seconds(target.pid), time.monotonic()
+        ramp = time.monotonic() - t_ramp
+        if target.pid and ramp:
+            out["server_ramp_cpu_pct"] = 100 * (target.cpu_seconds() - ramp_cpu0) / ramp
+        if target.nats_pid and ramp:
+            out["nats_ramp_cpu_pct"] = 100 * (procfs.cpu_seconds(target.nats_pid) - nats0) / ramp
+        cpu0, t0 = target.cpu_seconds(), time.monotonic()
         end = t0 + args.hold
         while (now := time.monotonic()) < end:
             s = pool.stats()
             progress.show(f"holding {s['open']:,} connections, {end - now:.0f}s left")
             time.sleep(min(POLL * 5, max(0.0, end - time.monotonic())))
-        cpu1, t1 = procfs.cpu_seconds(target.pid), time.monotonic()
+        cpu1, t1 = target.cpu_seconds(), time.monotonic()
         s = pool.stats()
-        rss1 = procfs.rss_kib(target.pid) if target.pid else 0
+        rss1 = [procfs.rss_kib(p) for p in target.pids] if target.pid else []
         out |= {"held": s["open"], "lost": s["lost"], "hold_s": t1 - t0}
         if target.pid:
             out |= {
-                "rss_before_kib": rss0,
-                "rss_after_kib": rss1,
-                "rss_per_conn_kib": (rss1 - rss0) / s["open"] if s["open"] else 0.0,
+                "rss_before_kib": sum(rss0),
+                "rss_after_kib": sum(rss1),
+                "rss_per_conn_kib": (sum(rss1) - sum(rss0)) / s["open"] if s["open"] else 0.0,
                 "idle_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
             }
+            if len(rss1) > 1:
+                out |= {"rss_nodes_kib": rss1, "rss_node_max_kib": max(rss1)}
+        if target.nats_pid:
+            out["nats_rss_kib"] = procfs.rss_kib(target.nats_pid)
         return out
     finally:
         progress.done()
@@ -210,7 +244,7 @@ def run_traffic(
     `tick` (if any) is called on every poll while traffic runs; it must be cheap."""
     dialect = DIALECTS[config.dialect]
     progress = Progress()
-    rss0 = procfs.rss_kib(target.pid) if target.pid else 0
+    rss0 = target.rss_kib() if target.pid else 0
     pool = Pool(args.workers, config)
     try:
         progress.show(f"connecting {len(plan.members):,} ...")
@@ -218,7 +252,7 @@ def run_traffic(
         if out["failed"]:
             raise SystemExit(f"{out['failed']} connections failed: {out['failures']}")
         if target.pid:
-            out["rss_per_conn_kib"] = (procfs.rss_kib(target.pid) - rss0) / out["connected"]
+            out["rss_per_conn_kib"] = (target.rss_kib() - rss0) / out["connected"]
         expected = plan.expected(args.messages, dialect.echo) if args.messages else 0
         start = {"op": "start", "inflight": args.inflight, "rate": 0.0, "messages": args.messages}
         if not args.inflight:
@@ -229,14 +263,15 @@ def run_traffic(
         warm_end = t_start + (0.0 if expected else args.warmup)
         deadline = t_start + (args.timeout if expected else args.warmup + args.duration)
         a: Result | None = None
-        a_cpu = 0.0
+        a_cpu = a_nats = 0.0
         a_writes = 0
         while True:
             s = pool.stats()
             now = time.monotonic()
             if a is None and now >= warm_end:
-                a, a_cpu = (base if expected else s), procfs.cpu_seconds(target.pid)
-                a_writes = procfs.write_calls(target.pid)
+                a, a_cpu = (base if expected else s), target.cpu_seconds()
+                a_nats = procfs.cpu_seconds(target.nats_pid) if target.nats_pid else 0.0
+                a_writes = target.write_calls()
                 a["t"] = t_start if expected else now
             got = s["delivered"] - base["delivered"]
             if tick is not None:
@@ -247,8 +282,9 @@ def run_traffic(
             if (expected and got >= expected) or now >= deadline or s["open"] < out["connected"]:
                 break
             time.sleep(POLL if not expected else 0.02)
-        b_cpu = procfs.cpu_seconds(target.pid)
-        b_writes = procfs.write_calls(target.pid)
+        b_cpu = target.cpu_seconds()
+        b_nats = procfs.cpu_seconds(target.nats_pid) if target.nats_pid else 0.0
+        b_writes = target.write_calls()
         b = pool.call({"op": "stop"}, 10)
         assert a is not None
         t1 = max(r["t"] for r in b)
@@ -265,8 +301,13 @@ def run_traffic(
         }
         if expected:
             out["expected"] = expected
+        if target.nats_pid:
+            out["nats_cpu_pct"] = 100 * (b_nats - a_nats) / secs
         if target.pid:
-            out["server_cpu_pct"] = 100 * (b_cpu - a_cpu) / secs
+            out["server_cpu_pct"] = 100 * (b_cpu - a_cpu) / secs  # all nodes together
+            used = b_cpu - a_cpu + b_nats - a_nats  # the nodes' and nats-server's CPU seconds
+            if used > 0:
+                out["deliveries_per_cpu_s"] = out["delivered"] / used
             # /proc counts write()/writev() (uvloop's), not send() (asyncio's): then it is 0.
             writes = b_writes - a_writes
             if writes > 0:
@@ -293,7 +334,7 @@ def run_soak(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Res
     def sample() -> None:
         now = time.monotonic()
         if target.pid and (not samples or now - t0 - samples[-1][0] >= SOAK_SAMPLE):
-            samples.append((now - t0, procfs.rss_kib(target.pid)))
+            samples.append((now - t0, target.rss_kib()))
 
     churner = Churner(target.host, target.port, args.churn, sorted(plan.rooms))
     try:

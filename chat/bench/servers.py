@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from chat.bench.procfs import free_port
 
@@ -53,11 +54,19 @@ def server_command(kind: str, port: int, loop: str, members: int, extra: list[st
     ]  # fmt: skip
 
 
-def spawn(kind: str, loop: str, members: int, extra: list[str] | None = None) -> Spawned:
-    """Start a `chat` or `floor` server on a free port; return once it accepts connections."""
+def spawn(
+    kind: str,
+    loop: str,
+    members: int,
+    extra: list[str] | None = None,
+    stderr: IO[bytes] | None = None,
+) -> Spawned:
+    """Start a `chat` or `floor` server on a free port; return once it accepts connections.
+
+    Its log (stderr) goes to `stderr` if given, else to ours."""
     port = free_port()
     cmd = server_command(kind, port, loop, members, extra or [])
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     server = Spawned(kind, "127.0.0.1", port, proc)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

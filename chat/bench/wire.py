@@ -48,6 +48,16 @@ class Dialect:
             return b'{"type":"who","room":' + json.dumps(room).encode()
         return f"* {room} (".encode()
 
+    def refused(self, received: bytes) -> str | None:
+        """The first error line in what a member got while logging in, else None."""
+        marker = b'{"type":"error"' if self.name == "json" else b"\n! "
+        padded = b"\n" + received  # a text error line may be the very first
+        at = padded.find(marker)
+        if at < 0:
+            return None
+        line = padded[at:].lstrip(b"\n").split(b"\n", 1)[0]
+        return line.decode(errors="replace")
+
     @property
     def ping(self) -> bytes:
         """A keepalive: what a listening client sends so the idle sweep leaves it alone."""

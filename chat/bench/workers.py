@@ -37,12 +37,19 @@ class MemberSpec:
     """Sender number (>= 0) if this member posts messages."""
     probe: bool = False
     """Does this member time the messages it receives?"""
+    node: int = 0
+    """Which server of the target it connects to (an index into `WorkerConfig.ports`)."""
+    paces: int = -1
+    """In-flight mode: seeing sender #`paces`'s messages arrive here tops that sender up. A
+    sender paces itself on its own echoes; in a cluster a member on another node does it, so
+    the window bounds the cross-node path too. The sender must be in the same worker."""
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     host: str
-    port: int
+    ports: tuple[int, ...]
+    """The target's servers (one, or the nodes of a cluster); members pick by `node`."""
     dialect: str
     loop: str = "auto"
     concurrency: int = 200
@@ -83,6 +90,7 @@ class Member(asyncio.Protocol):
         "ready",
         "spec",
         "transport",
+        "why",
         "worker",
     )
 
@@ -93,8 +101,9 @@ class Member(asyncio.Protocol):
         self.ready: asyncio.Future[bool] = worker.loop.create_future()
         self.login_buf = b""
         self.messages = Straddle(worker.dialect.message_marker)
-        self.echoes = Straddle(tag(spec.sender)) if spec.sender >= 0 else None
+        self.echoes = Straddle(tag(spec.paces)) if spec.paces >= 0 else None
         self.partial = b""
+        self.why = "closed by the server during login"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -105,6 +114,10 @@ class Member(asyncio.Protocol):
             self.login_buf += data
             marker = self.worker.dialect.ready_marker(self.spec.room)
             if marker not in self.login_buf:
+                refused = self.worker.dialect.refused(self.login_buf)
+                if refused is not None:  # e.g. a nick claim the cluster could not answer
+                    self.why = f"refused during login: {refused}"
+                    self.ready.set_result(False)
                 return
             data, self.login_buf = self.login_buf, b""
             self.ready.set_result(True)
@@ -154,6 +167,7 @@ class Worker:
         self.latencies = array("q")
         self.sending = False
         self.budget: dict[int, int] = {}  # sender -> messages it may still post (fixed count)
+        self.senders: dict[int, Member] = {}  # sender number -> its member (in this worker)
         self.closing = False
         self.all_closed = asyncio.Event()
         self._rate_task: asyncio.Task[None] | None = None
@@ -207,13 +221,12 @@ class Worker:
                 member = Member(self, spec)
                 try:
                     async with asyncio.timeout_at(deadline):
-                        await self.loop.create_connection(
-                            lambda: member, self.config.host, self.config.port
-                        )
+                        port = self.config.ports[spec.node % len(self.config.ports)]
+                        await self.loop.create_connection(lambda: member, self.config.host, port)
                         self.members.append(member)
                         self.open.add(member)
                         if not await member.ready:
-                            failed.append(f"{spec.nick}: closed by the server during login")
+                            failed.append(f"{spec.nick}: {member.why}")
                 except (OSError, TimeoutError) as err:
                     failed.append(f"{spec.nick}: {type(err).__name__} {err}")
 
@@ -231,6 +244,7 @@ class Worker:
         senders = [m for m in self.members if m.spec.sender >= 0 and m in self.open]
         per_sender = cmd["messages"]  # 0: until stopped
         self.budget = {m.spec.sender: per_sender or -1 for m in senders}
+        self.senders = {m.spec.sender: m for m in senders}
         self.sending = True
         if cmd["inflight"]:
             for m in senders:
@@ -292,9 +306,11 @@ class Worker:
         self.sent += n
 
     def echoed(self, m: Member, n: int) -> None:
-        """`n` of `m`'s own messages came back: in-flight mode sends as many new ones."""
+        """`n` messages of the sender `m` paces arrived: in-flight mode sends as many new ones."""
         if self.sending and self._rate_task is None:
-            self._post(m, n)
+            sender = self.senders.get(m.spec.paces)
+            if sender is not None:
+                self._post(sender, n)
 
     async def _paced(self, senders: list[Member], rate: float) -> None:
         """Each sender posts at `rate` messages/s (open loop: never waits for deliveries)."""
