@@ -305,6 +305,7 @@ class ChatServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
         log.info("server.stopping", clients=len(self.clients))
+        self.broker.leave()
         timeout = self.settings.shutdown_timeout
         clients = list(self.clients.values())
         for client in clients:

@@ -267,3 +267,23 @@ async def test_the_terminal_client_waits_out_a_cut_off_node(nats_server: NatsSer
         await asyncio.wait_for(task, 5)
     finally:
         await a.stop()
+
+
+async def test_a_node_stopped_cleanly_says_bye_and_frees_its_nicks_at_once(
+    nats_server: NatsServer,
+) -> None:
+    a = await start_node(nats_server, "a", "--node-ttl", "60")  # no help from the TTL here
+    b = await start_node(nats_server, "b", "--node-ttl", "60")
+    try:
+        alice = await TextClient.login(a.port, "alice")
+        bob = await TextClient.login(b.port, "bob")
+        await alice.expect(r"^\* bob joined #lobby")
+        assert await a.stop() == 0
+        assert (await alice.closed())[-1] == "* bye: server shutting down"
+        await bob.expect(r"^\* alice quit \(server shutting down\)$")
+        await bob.send("/nick alice")  # its nicks went with its node key: free now
+        await bob.expect(r"^\* bob is now known as alice$")
+        await bob.close()
+    finally:
+        await a.stop()
+        await b.stop()

@@ -39,6 +39,9 @@ class InProcess:
     async def start(self, hub: Hub) -> None:
         """Join the cluster (before the server listens); raise OSError if that fails."""
 
+    def leave(self) -> None:
+        """Shutdown began: tell the other nodes once, rather than once per departing user."""
+
     async def stop(self) -> None:
         """Leave the cluster (after the clients are gone)."""
 

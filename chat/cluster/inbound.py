@@ -62,7 +62,7 @@ def apply(hub: Hub, note: w.Note, now: float) -> None:
                 view.replace(node, now)
             view.extend(node, nicks, rooms, now)
         case w.Bye(node):
-            lost(hub, view.drop(node), "left the cluster")
+            lost(hub, view.drop(node), "server shutting down")
         case w.Hello(node) | w.Beat(node):
             view.touch(node, now)
 

@@ -61,7 +61,9 @@ RECONNECT_WAIT = 0.25
 RECONNECT_MAX = 5.0
 """Seconds between reconnection attempts once running: doubling from RECONNECT_WAIT up to
 RECONNECT_MAX while NATS stays away (nats-py adds up to 0.1 s of jitter)."""
-KV_TIMEOUT = 2.0
+KV_TIMEOUT = 5.0
+"""Seconds one JetStream KV operation may take (a claim may need three): generous, because a
+login burst queues thousands of them (2 s was measured too short in a 1,000 logins/s ramp)."""
 HOLDS_TIMEOUT = 1.0
 MAX_OUTBOX = 50_000
 """Notes queued for the broker link at most; past it a note is dropped (and counted)."""
@@ -111,6 +113,7 @@ class NatsBroker(InProcess):
         self._release_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stopped = False
         self._resync: asyncio.Task[None] | None = None
 
     # --- start and stop ----------------------------------------------------------------------
@@ -167,13 +170,22 @@ class NatsBroker(InProcess):
         js = self.nc.jetstream(timeout=KV_TIMEOUT)
         return await _bucket(js, NICKS_BUCKET, None), await _bucket(js, NODES_BUCKET, self.ttl)
 
-    async def stop(self) -> None:
-        """Say goodbye: flush what is queued, free our nicks at once, close the link."""
+    def leave(self) -> None:
+        """Shutdown began: one `bye` tells every node that all our users are going (instead
+        of a note and a KV delete per user), and nothing more is published or released."""
         if self._stopping:
             return
-        self._stopping = True
         if self.link_up:
             self.publish(w.Bye(self.node))
+        self._stopping = True
+
+    async def stop(self) -> None:
+        """After the clients are gone: flush the `bye`, free our nicks at once, close."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.leave()
+        if self.link_up:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), 2.0)
             with contextlib.suppress(*ERRORS):
@@ -183,12 +195,12 @@ class NatsBroker(InProcess):
         for task in [*self._tasks, *([self._resync] if self._resync else [])]:
             task.cancel()
         with contextlib.suppress(*ERRORS):
-            await asyncio.wait_for(self.nc.drain(), 3.0)
+            await asyncio.wait_for(self.nc.close(), 2.0)  # flushes what is buffered first
         log.info("cluster.left", node=self.node, dropped=self.dropped)
 
     # --- the hub's side (synchronous) ---------------------------------------------------------
     def publish(self, note: w.Note) -> bool:
-        if not self.link_up or (self._stopping and not isinstance(note, w.Bye | w.Offline)):
+        if not self.link_up or self._stopping:
             self.dropped += 1
             return False
         if len(self._out) >= MAX_OUTBOX:
@@ -231,7 +243,7 @@ class NatsBroker(InProcess):
         if not self.link_up:
             return CLUSTER_DOWN
         try:
-            taken = await asyncio.wait_for(self.claims.claim(folded), 3 * KV_TIMEOUT)
+            taken = await asyncio.wait_for(self.claims.claim(folded), 2 * KV_TIMEOUT)
         except ERRORS as err:
             log.warning("cluster.claim_failed", error=f"{type(err).__name__} {err}")
             return CLUSTER_DOWN
