@@ -230,6 +230,13 @@ class ServerProcess:
     async def stop(self, timeout: float = 10.0) -> int:
         if self.proc.returncode is None:
             self.proc.terminate()
-        code = await asyncio.wait_for(self.proc.wait(), timeout)
-        await self._reader
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.proc.kill()  # never leave a child behind; the caller still sees the failure
+            await self.proc.wait()
+            raise
+        finally:
+            with suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
         return code
