@@ -246,7 +246,10 @@ async def run_health_check(svc: Service, port: int) -> None:
 async def until_stats(
     http: httpx.AsyncClient, ok: Callable[[dict[str, Any]], bool], timeout: float = 10.0
 ) -> dict[str, Any]:
-    """Poll /stats until `ok(body)`; nodes report about once a second."""
+    """Poll /stats until `ok(body)`, bounded by `timeout`; nodes report about once a second.
+
+    Polled because HTTP is the only thing chat-stats offers here: it logs a node's first report
+    (`stats.node_seen`), not each one, so no event tells when the counts have caught up."""
     body: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -255,7 +258,7 @@ async def until_stats(
             body = r.json()
             if ok(body):
                 return body
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # pacing between polls, not a wait for an event
     raise AssertionError(f"/stats never got there; last: {body}")
 
 
