@@ -34,7 +34,17 @@ class Settings:
     max_rooms_per_client: int = _opt(20, "rooms one client may be in at once")
     max_rooms: int = _opt(10_000, "rooms on the server at once")
     max_room_members: int = _opt(10_000, "members one room may have")
-    max_per_ip: int = _opt(64, "connections from one IP address at once (0: no limit)")
+    max_per_ip: int = _opt(
+        64, "connections from one IP address at once, TLS handshakes included (0: no limit)"
+    )
+    room_create_rate: float = _opt(
+        0.5,
+        "new rooms per second one client may create, sustained; one address may create 4x"
+        " as many (0: no limit)",
+    )
+    room_create_burst: int = _opt(
+        10, "new rooms one client may create in a burst (one address: 4x)"
+    )
     msg_rate: float = _opt(20.0, "lines per second a client may send, sustained (0: no limit)")
     msg_burst: int = _opt(40, "lines a client may send in a burst above --msg-rate")
     tls_cert: str = _opt("", "PEM certificate chain: enables the TLS listener on --tls-port")
@@ -49,6 +59,12 @@ class Settings:
         0, "serve the HTTP stats sidecar on this port (0: off); needs the stats extra"
     )
     stats_host: str = _opt("127.0.0.1", "address the stats sidecar listens on")
+    stats_max_connections: int = _opt(
+        64, "HTTP connections the stats sidecar holds at once; more are refused"
+    )
+    stats_timeout: float = _opt(
+        10.0, "seconds an HTTP connection to the sidecar may take to send a request, or idle"
+    )
     nats: str = _opt(
         "", "NATS server URL(s), comma-separated: join a cluster (empty: one process, no broker)"
     )
