@@ -92,12 +92,17 @@ class Settings:
 
 
 def build_parser(
-    options: type[Any], description: str, environ: Mapping[str, str] | None, prog: str
+    options: type[Any],
+    description: str,
+    environ: Mapping[str, str] | None,
+    prog: str,
+    *,
+    prefix: str = "CHAT_",
 ) -> argparse.ArgumentParser:
     """A parser with a flag for each field of the dataclass `options` (fields carry `help` and
-    `choices` metadata, as `_opt` makes them), each defaulting to its `CHAT_<FIELD>` environment
-    variable, else to the field's default. Shared by `chat-server` (`Settings`) and
-    `chat-stats` (`chat.sidecar.standalone`)."""
+    `choices` metadata, as `_opt` makes them), each defaulting to its `<prefix><FIELD>`
+    environment variable (`CHAT_MAX_LINE`), else to the field's default. Shared by
+    `chat-server` (`Settings`) and `chat-stats` (`chat.sidecar.standalone`)."""
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -106,7 +111,7 @@ def build_parser(
     )
     for f in fields(options):
         kind = type(f.default) if f.default is not MISSING else str
-        var = "CHAT_" + f.name.upper()
+        var = prefix + f.name.upper()
         default = f.default
         if var in env:
             try:
