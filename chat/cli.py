@@ -24,7 +24,13 @@ async def serve(settings: Settings) -> None:
             from chat.sidecar.embed import Sidecar
         except ImportError as err:
             raise SystemExit(f"--stats-port needs pip install 'chat[stats]': {err}") from None
-        sidecar = Sidecar(server, settings.stats_host, settings.stats_port)
+        sidecar = Sidecar(
+            server,
+            settings.stats_host,
+            settings.stats_port,
+            max_connections=settings.stats_max_connections,
+            timeout=settings.stats_timeout,
+        )
         await sidecar.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

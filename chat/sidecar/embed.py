@@ -17,7 +17,7 @@ import structlog
 
 from chat.server import ChatServer
 from chat.sidecar.app import create_app
-from chat.sidecar.http import HttpServer
+from chat.sidecar.http import FD_BASE, MAX_CONNECTIONS, TIMEOUT, HttpServer
 from chat.sidecar.view import LocalView
 
 log = structlog.get_logger("chat.sidecar")
@@ -28,12 +28,21 @@ TICK = 1.0
 
 class Sidecar:
     def __init__(
-        self, server: ChatServer, host: str = "127.0.0.1", port: int = 0, tick: float = TICK
+        self,
+        server: ChatServer,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tick: float = TICK,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        timeout: float = TIMEOUT,
     ) -> None:
         self.server = server
         self.host = host
         self.requested_port = port
         self.tick = tick
+        self.max_connections = max_connections
+        self.timeout = timeout
         self.view = LocalView(server.hub)
         self.app = create_app(self.view)
         self.port = 0
@@ -46,7 +55,14 @@ class Sidecar:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        self._http = HttpServer(self.app, self.host, self.requested_port)
+        self._http = HttpServer(
+            self.app,
+            self.host,
+            self.requested_port,
+            max_connections=self.max_connections,
+            timeout=self.timeout,
+            in_use=self.fds_in_use,
+        )
         self._probe = asyncio.create_task(self._run_probe(), name="stats-probe")
         try:
             await self._http.start()
@@ -55,6 +71,16 @@ class Sidecar:
             raise
         self.port = self._http.port
         log.info("stats.started", host=self.host, port=self.port)
+
+    def fds_in_use(self) -> int:
+        """File descriptors the chat side holds: a base, and one per chat connection (TLS
+        handshakes in progress included). O(1): HTTP refuses near the limit by this count."""
+        return FD_BASE + len(self.server.clients)
+
+    @property
+    def http(self) -> HttpServer | None:
+        """The HTTP server while started (its `refused` and `timed_out` counters)."""
+        return self._http
 
     async def _run_probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -82,10 +108,16 @@ class Sidecar:
 
 @contextlib.asynccontextmanager
 async def running_sidecar(
-    server: ChatServer, host: str = "127.0.0.1", port: int = 0, tick: float = TICK
+    server: ChatServer,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tick: float = TICK,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    timeout: float = TIMEOUT,
 ) -> AsyncIterator[Sidecar]:
     """Serve the sidecar for `server` for the duration of an `async with` block."""
-    sidecar = Sidecar(server, host, port, tick)
+    sidecar = Sidecar(server, host, port, tick, max_connections=max_connections, timeout=timeout)
     await sidecar.start()
     try:
         yield sidecar
