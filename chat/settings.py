@@ -1,76 +1,116 @@
-"""The one settings object. Every field is a CLI flag (`--max-line`) and an environment
-variable (`CHAT_MAX_LINE`); the flag wins over the variable, the variable over the default."""
+"""The one settings object. Every field is a CLI flag (`--max-line`), an environment variable
+(`CHAT_MAX_LINE`) and a key of an optional TOML file (`--config PATH` or `CHAT_CONFIG`:
+`max_line = 8192`). A flag wins over the variable, the variable over the file, the file over
+the default. Every number has a range, checked wherever the value comes from, and a value out
+of range is one clear line from argparse (`--port must be between 0 and 65535 (got 99999)`),
+exit status 2."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import math
 import os
+import sys
+import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, NoReturn
 
 
-def _opt(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+def option(
+    default: Any,
+    help: str,
+    choices: Sequence[str] | None = None,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    gt: float | None = None,
+) -> Any:
+    """A settings field: its default, its help, and what it accepts: one of `choices`, or a
+    number `lo <= x <= hi` (either bound optional), or `x > gt`."""
+    return field(
+        default=default,
+        metadata={"help": help, "choices": choices, "lo": lo, "hi": hi, "gt": gt},
+    )
+
+
+_opt = option
 
 
 @dataclass(frozen=True)
 class Settings:
     host: str = _opt("127.0.0.1", "address to listen on")
-    port: int = _opt(7000, "TCP port to listen on (0 picks a free one)")
-    max_clients: int = _opt(10_000, "connections held at once; more are refused with server-full")
-    max_line: int = _opt(4096, "longest line accepted, in bytes; longer lines are rejected")
+    port: int = _opt(7000, "TCP port to listen on (0 picks a free one)", lo=0, hi=65535)
+    max_clients: int = _opt(
+        10_000, "connections held at once; more are refused with server-full", lo=1
+    )
+    max_line: int = _opt(4096, "longest line accepted, in bytes; longer lines are rejected", lo=64)
     queue_messages: int = _opt(
-        2048, "outbound queue per client, in messages (slow consumer past it)"
+        2048, "outbound queue per client, in messages (slow consumer past it)", lo=1
     )
     queue_bytes: int = _opt(
-        256 * 1024, "outbound queue per client, in bytes (slow consumer past it)"
+        256 * 1024, "outbound queue per client, in bytes (slow consumer past it)", lo=1024
     )
-    idle_timeout: float = _opt(300.0, "seconds of silence before a client is cut (warned at 80%%)")
+    idle_timeout: float = _opt(
+        300.0, "seconds of silence before a client is cut (warned at 80%%)", gt=0
+    )
     shutdown_timeout: float = _opt(
-        5.0, "seconds to flush queued output on shutdown before aborting"
+        5.0, "seconds to flush queued output on shutdown before aborting", gt=0
     )
     default_room: str = _opt("#lobby", "room every client joins after choosing a nick")
-    max_rooms_per_client: int = _opt(20, "rooms one client may be in at once")
-    max_rooms: int = _opt(10_000, "rooms on the server at once")
-    max_room_members: int = _opt(10_000, "members one room may have")
+    max_rooms_per_client: int = _opt(20, "rooms one client may be in at once", lo=1)
+    max_rooms: int = _opt(10_000, "rooms on the server at once", lo=1)
+    max_room_members: int = _opt(10_000, "members one room may have", lo=1)
     max_per_ip: int = _opt(
-        64, "connections from one IP address at once, TLS handshakes included (0: no limit)"
+        64, "connections from one IP address at once, TLS handshakes included (0: no limit)", lo=0
     )
     room_create_rate: float = _opt(
         0.5,
         "new rooms per second one client may create, sustained; one address may create 4x"
         " as many (0: no limit)",
+        lo=0,
     )
     room_create_burst: int = _opt(
-        10, "new rooms one client may create in a burst (one address: 4x)"
+        10, "new rooms one client may create in a burst (one address: 4x)", lo=1
     )
-    msg_rate: float = _opt(20.0, "lines per second a client may send, sustained (0: no limit)")
-    msg_burst: int = _opt(40, "lines a client may send in a burst above --msg-rate")
+    msg_rate: float = _opt(
+        20.0, "lines per second a client may send, sustained (0: no limit)", lo=0
+    )
+    msg_burst: int = _opt(40, "lines a client may send in a burst above --msg-rate", lo=1)
     tls_cert: str = _opt("", "PEM certificate chain: enables the TLS listener on --tls-port")
     tls_key: str = _opt("", "PEM private key for --tls-cert")
-    tls_port: int = _opt(7443, "TLS listener port, when --tls-cert is set (0 picks a free one)")
+    tls_port: int = _opt(
+        7443, "TLS listener port, when --tls-cert is set (0 picks a free one)", lo=0, hi=65535
+    )
     plain: bool = _opt(True, "serve plain TCP on --port (--no-plain: TLS only)")
     log_level: str = _opt("info", "log level", ["debug", "info", "warning", "error"])
     log_format: str = _opt(
         "auto", "log format (auto: pretty on a TTY, else JSON)", ["auto", "json", "pretty"]
     )
     stats_port: int = _opt(
-        0, "serve the HTTP stats sidecar on this port (0: off); needs the stats extra"
+        0,
+        "serve the HTTP stats sidecar on this port (0: off); needs the stats extra",
+        lo=0,
+        hi=65535,
     )
     stats_host: str = _opt("127.0.0.1", "address the stats sidecar listens on")
     stats_max_connections: int = _opt(
-        64, "HTTP connections the stats sidecar holds at once; more are refused"
+        64, "HTTP connections the stats sidecar holds at once; more are refused", lo=1
     )
     stats_timeout: float = _opt(
-        10.0, "seconds an HTTP connection to the sidecar may take to send a request, or idle"
+        10.0,
+        "seconds an HTTP connection to the sidecar may take to send a request, or idle",
+        gt=0,
     )
     nats: str = _opt(
         "", "NATS server URL(s), comma-separated: join a cluster (empty: one process, no broker)"
     )
     node_name: str = _opt("", "this node's name in the cluster (empty: the host name)")
     node_ttl: float = _opt(
-        10.0, "seconds after which a silent node's nicks and members are freed (cluster mode)"
+        10.0,
+        "seconds after which a silent node's nicks and members are freed (cluster mode)",
+        gt=0,
     )
     loop: str = _opt(
         "auto", "event loop (auto: uvloop when installed)", ["auto", "asyncio", "uvloop"]
@@ -91,6 +131,14 @@ class Settings:
         return cls(**vars(ns))
 
 
+def version() -> str:
+    """The installed version of the `chat` distribution (pyproject.toml's)."""
+    try:
+        return importlib.metadata.version("chat")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(
     options: type[Any],
     description: str,
@@ -99,36 +147,161 @@ def build_parser(
     *,
     prefix: str = "CHAT_",
 ) -> argparse.ArgumentParser:
-    """A parser with a flag for each field of the dataclass `options` (fields carry `help` and
-    `choices` metadata, as `_opt` makes them), each defaulting to its `<prefix><FIELD>`
-    environment variable (`CHAT_MAX_LINE`), else to the field's default. Shared by
-    `chat-server` (`Settings`) and `chat-stats` (`chat.sidecar.standalone`)."""
-    env = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(
+    """A parser with a flag for each field of the dataclass `options` (fields carry `help`,
+    `choices` and range metadata, as `option` makes them), each defaulting to its
+    `<prefix><FIELD>` environment variable (`CHAT_MAX_LINE`), else to the key of the TOML file
+    named by `--config` or `<prefix>CONFIG`, else to the field's default; plus `--config` and
+    `--version`. Every value is checked against its field's range, whatever its source.
+    Shared by `chat-server` (`Settings`) and `chat-stats` (`chat.sidecar.standalone`)."""
+    return _Parser(
+        options,
+        os.environ if environ is None else environ,
+        prefix,
         prog=prog,
+        usage="%(prog)s [options]  (--help lists them, with their defaults)",
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    for f in fields(options):
-        kind = type(f.default) if f.default is not MISSING else str
-        var = prefix + f.name.upper()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with environment defaults, a TOML file below them, and range checks."""
+
+    def __init__(
+        self, options: type[Any], env: Mapping[str, str], prefix: str, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._fields = {f.name: f for f in fields(options)}
+        self._env = env
+        self._prefix = prefix
+        self._from_env: set[str] = set()
+        self._env_errors: list[str] = []
+        self.add_argument(
+            "--config",
+            metavar="PATH",
+            default=env.get(prefix + "CONFIG"),
+            help=f"TOML file of options (keys as the flags: max_line = 8192); flags and "
+            f"environment variables win over it [env {prefix}CONFIG]",
+        )
+        self.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+        for f in self._fields.values():
+            self._add(f)
+
+    def _add(self, f: Field[Any]) -> None:
+        kind = _kind(f)
+        var = self._prefix + f.name.upper()
         default = f.default
-        if var in env:
+        if var in self._env:
             try:
-                default = _parse_bool(env[var]) if kind is bool else kind(env[var])
+                default = _convert(kind, self._env[var])
             except ValueError:
-                parser.error(f"{var}={env[var]!r} is not a valid {kind.__name__}")
-        flag = "--" + f.name.replace("_", "-")
+                self._env_errors.append(f"{var}={self._env[var]!r} is not a valid {kind.__name__}")
+            else:
+                problem = _check(f, default)
+                if problem:
+                    self._env_errors.append(f"{var} {problem}")
+                self._from_env.add(f.name)
+        flag = _flag(f.name)
         help = f"{f.metadata['help']} [env {var}]"
         if kind is bool:
-            parser.add_argument(
+            self.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=help
             )
-            continue
-        parser.add_argument(
-            flag, type=kind, default=default, choices=f.metadata["choices"], help=help
+            return
+        self.add_argument(
+            flag, type=kind, default=default, choices=f.metadata.get("choices"), help=help
         )
-    return parser
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._env_errors:
+            self.error(self._env_errors[0])
+        argv = list(sys.argv[1:] if args is None else args)
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--config", default=self.get_default("config"))
+        path = pre.parse_known_args(argv)[0].config
+        if path:
+            file_values = self._load(path)
+            self.set_defaults(**{k: v for k, v in file_values.items() if k not in self._from_env})
+        ns, rest = super().parse_known_args(argv, namespace)
+        for name, f in self._fields.items():
+            problem = _check(f, getattr(ns, name))
+            if problem:  # env and file values were checked already: this one is a flag
+                self.error(f"{_flag(name)} {problem}")
+        if hasattr(ns, "config"):
+            del ns.config
+        return ns, rest
+
+    def _load(self, path: str) -> dict[str, Any]:
+        try:
+            with open(path, "rb") as file:
+                data = tomllib.load(file)
+        except OSError as err:
+            self.error(f"cannot read the config file {path}: {err.strerror or err}")
+        except tomllib.TOMLDecodeError as err:
+            self.error(f"{path} is not valid TOML: {err}")
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            f = self._fields.get(name)
+            if f is None:
+                self._file_error(path, f"unknown option {key!r}")
+            kind = _kind(f)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not kind:
+                self._file_error(path, f"{key} must be {_KIND_NAMES[kind]} (got {value!r})")
+            problem = _check(f, value)
+            if problem:
+                self._file_error(path, f"{key} {problem}")
+            out[name] = value
+        return out
+
+    def _file_error(self, path: str, message: str) -> NoReturn:
+        self.error(f"{path}: {message}")
+
+
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _kind(f: Field[Any]) -> type:
+    return type(f.default) if f.default is not MISSING else str
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _convert(kind: type, text: str) -> Any:
+    if kind is bool:
+        return _parse_bool(text)
+    return kind(text)
+
+
+def _check(f: Field[Any], value: Any) -> str | None:
+    """Why `value` is out of the range of field `f`, or None if it is in it."""
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        return f"must be one of {', '.join(choices)} (got {value!r})"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number (got {value})"
+    lo, hi, gt = (f.metadata.get(k) for k in ("lo", "hi", "gt"))
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        return f"must be between {_num(lo)} and {_num(hi)} (got {_num(value)})"
+    if lo is not None and hi is None and value < lo:
+        return f"must be at least {_num(lo)} (got {_num(value)})"
+    if hi is not None and lo is None and value > hi:
+        return f"must be at most {_num(hi)} (got {_num(value)})"
+    if gt is not None and not value > gt:
+        return f"must be greater than {_num(gt)} (got {_num(value)})"
+    return None
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
 
 
 def _parse_bool(text: str) -> bool:

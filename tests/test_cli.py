@@ -5,10 +5,11 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from chat.settings import Settings
+from chat.settings import Settings, version
 from tests.helpers import JsonClient, ServerProcess, TextClient
 
 
@@ -45,6 +46,59 @@ def test_a_bad_environment_value_is_a_clear_error() -> None:
     )
     assert proc.returncode == 2
     assert "CHAT_MAX_LINE='lots' is not a valid int" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--port", "99999"], {}, "--port must be between 0 and 65535 (got 99999)"),
+        ([], {"CHAT_MAX_LINE": "-1"}, "CHAT_MAX_LINE must be at least 64 (got -1)"),
+        ([], {"CHAT_IDLE_TIMEOUT": "0"}, "CHAT_IDLE_TIMEOUT must be greater than 0 (got 0)"),
+    ],
+)
+def test_a_value_out_of_range_stops_the_process_with_one_line(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "chat", *args],
+        env={**env, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == f"chat-server: error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("module", "prog"),
+    [
+        ("chat", "chat-server"),
+        ("chat.bench.cli", "chat-bench"),
+        ("chat.sidecar.standalone", "chat-stats"),
+    ],
+)
+def test_version(module: str, prog: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert out.strip() == f"{prog} {version()}"
+
+
+async def test_a_config_file_reaches_the_running_server(tmp_path: Path) -> None:
+    config = tmp_path / "chat.toml"
+    config.write_text("max_line = 100\n")
+    server = await ServerProcess.start("--config", str(config))
+    try:
+        c = await TextClient.login(server.port, "alice")
+        await c.send("x" * 101)
+        await c.expect(r"^! line-too-long: lines are at most 100 bytes")
+    finally:
+        assert await server.stop() == 0
 
 
 async def test_environment_reaches_the_running_server() -> None:

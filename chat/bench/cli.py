@@ -33,6 +33,7 @@ from chat.bench import report, scenarios
 from chat.bench.cluster import Cluster, spread
 from chat.bench.servers import spawn
 from chat.bench.workers import WorkerConfig
+from chat.settings import version
 
 SOCKETS_PER_WORKER = 19_000
 
@@ -92,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chat-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="scenario", required=True)
 
     c = sub.add_parser("connections", parents=[common], help="ramp N connections, hold, measure")
