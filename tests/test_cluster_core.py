@@ -29,7 +29,7 @@ NOTES: list[w.Note] = [
     w.Said("n1", "#dev", "#Dev", "alice", 'héllo \\ "q"', 1.5, False),
     w.Private("n1", "bob", "alice", "psst", 2.0, True),
     w.Hello("n1"),
-    w.State("n1", True, ["alice"], [["#dev", "#Dev", "t", ["alice"]]]),
+    w.State("n1", True, ["alice"], [("#dev", "#Dev", "t", ["alice"])]),
     w.Beat("n1"),
     w.Bye("n1"),
 ]

@@ -4,23 +4,44 @@ Pure and synchronous like the hub (no NATS here): `apply` is to the cluster what
 `Hub.handle` is to a client. A room note reaches the local members of that room through the
 same `Room.broadcast` a local message uses, so it is encoded once per dialect here too. The
 sender of a remote message is never a local session, so nobody is skipped.
+
+A note reaching `apply` has passed `wire.decode`, so everything in it is valid. Each note makes
+at most one change to the view, made before anything is delivered, and the view's changes
+cannot fail (`chat.cluster.view`). If applying one raises all the same, that is a bug here:
+the note is dropped, counted as `internal-error` in the hub's stats, logged once with its
+traceback (`cluster.note_failed`), and the node carries on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+
+import structlog
 
 from chat.cluster import wire as w
 from chat.cluster.view import Gone
 from chat.hub import Hub
 from chat.protocol import events as e
+from chat.protocol.errors import INTERNAL_ERROR
 from chat.rooms import fanout
 from chat.session import Session
 
+log = structlog.get_logger("chat.cluster")
 
-def apply(hub: Hub, note: w.Note, now: float) -> None:
-    """Carry out one note from another node. Must not block."""
+
+def apply(hub: Hub, note: w.Note, now: float) -> bool:
+    """Carry out one note from another node; False if it failed (a bug, logged). Must not
+    block, and raises nothing."""
+    try:
+        _apply(hub, note, now)
+    except Exception:
+        hub.stats.errors[INTERNAL_ERROR] += 1
+        log.exception("cluster.note_failed", kind=note.kind, node=note.node)
+        return False
+    return True
+
+
+def _apply(hub: Hub, note: w.Note, now: float) -> None:
     view = hub.broker.view
     match note:
         case w.Said(node, key, _name, nick, text, ts, action):
@@ -45,8 +66,8 @@ def apply(hub: Hub, note: w.Note, now: float) -> None:
             rooms = view.renamed(node, old, new, now)
             fanout(_members(hub, rooms), e.NickChanged(old, new))
         case w.Topic(node, key, name, text, by):
-            view.touch(node, now)
             view.set_topic(key, name, text)
+            view.touch(node, now)
             room = hub.rooms.get(key)
             if room is not None:
                 room.topic = text
@@ -58,9 +79,7 @@ def apply(hub: Hub, note: w.Note, now: float) -> None:
                 target.send(e.Private(sender, target.nick or "", text, ts, action))
                 hub.stats.deliveries += 1
         case w.State(node, first, nicks, rooms):
-            if first:
-                view.replace(node, now)
-            view.extend(node, nicks, rooms, now)
+            view.extend(node, nicks, rooms, now, first=first)
         case w.Bye(node):
             lost(hub, view.drop(node), "server shutting down")
         case w.Hello(node) | w.Beat(node):
@@ -82,11 +101,11 @@ def _members(hub: Hub, keys: Iterable[str]) -> dict[Session, None]:
     return members
 
 
-def state(hub: Hub, node: str, chunk: int = 1000) -> list[w.State]:
+def state(hub: Hub, node: str, chunk: int = w.STATE_CHUNK) -> list[w.State]:
     """This node's whole presence as `State` notes of at most about `chunk` names each."""
     notes: list[w.State] = []
     nicks: list[str] = []
-    rooms: list[list[Any]] = []
+    rooms: list[w.RoomChunk] = []
     size = 0
 
     def cut() -> None:
@@ -103,7 +122,7 @@ def state(hub: Hub, node: str, chunk: int = 1000) -> list[w.State]:
         members = [m.nick or "" for m in room.members()]
         for start in range(0, max(1, len(members)), chunk):
             part = members[start : start + chunk]
-            rooms.append([room.folded, room.name, room.topic, part])
+            rooms.append((room.folded, room.name, room.topic, part))
             size += len(part) + 1
             if size >= chunk:
                 cut()

@@ -46,7 +46,7 @@ from chat.cluster.broker import InProcess
 from chat.cluster.nicks import NICKS_BUCKET, NODES_BUCKET, NickClaims, wait_all
 from chat.cluster.reporter import StatsReporter
 from chat.protocol import events as e
-from chat.protocol.errors import CLUSTER_DOWN, NICK_COLLISION, NICK_TAKEN
+from chat.protocol.errors import CLUSTER_DOWN, INTERNAL_ERROR, NICK_COLLISION, NICK_TAKEN
 from chat.rooms import fanout
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ SUB_PENDING_MSGS = 200_000
 SUB_PENDING_BYTES = 128 * 1024 * 1024
 """Bounds of the inbound subscription's buffer (nats-py drops past them: slow consumer)."""
 ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
+BAD_NOTES_LOGGED = 100
+"""Undecodable notes logged one by one; past that every 1,000th (all are counted)."""
 
 LINK_DOWN = (
     "the cluster link is down: you are chatting with this node's users only until it is back"
@@ -268,17 +270,33 @@ class NatsBroker(InProcess):
             self._drained.set()
 
     async def _on_note(self, msg: Msg) -> None:
+        """One note from another node. Raises nothing: a note that does not decode is dropped
+        and counted (`bad-note`); one that fails while applied is a bug, dropped, counted
+        (`internal-error`) and logged with its traceback (`cluster.note_failed`)."""
         try:
             note = w.decode(msg.data)
         except ValueError as err:
             self.bad_notes += 1
-            log.warning("cluster.bad_note", subject=msg.subject, error=str(err))
+            self.hub.stats.errors[w.BAD_NOTE] += 1
+            if self.bad_notes <= BAD_NOTES_LOGGED or self.bad_notes % 1000 == 0:
+                subject = msg.subject[:100]
+                log.warning(
+                    "cluster.bad_note", subject=subject, error=str(err), count=self.bad_notes
+                )
+            return
+        except Exception:  # a bug in decode: same as one in apply
+            self.hub.stats.errors[INTERNAL_ERROR] += 1
+            log.exception("cluster.note_failed", subject=msg.subject[:100])
             return
         if note.node == self.node:
             return
         if isinstance(note, w.Hello):
-            self._send_state()
-        inbound.apply(self.hub, note, asyncio.get_running_loop().time())
+            try:
+                self._send_state()
+            except Exception:
+                self.hub.stats.errors[INTERNAL_ERROR] += 1
+                log.exception("cluster.note_failed", kind=note.kind, node=note.node)
+        inbound.apply(self.hub, note, asyncio.get_running_loop().time())  # raises nothing
 
     async def _on_holds(self, msg: Msg) -> None:
         folded = msg.data.decode(errors="replace")

@@ -7,12 +7,19 @@ is eventually consistent: a change on another node shows here one broker hop lat
 Two indexes are kept in step: per node (so a node that vanishes is dropped in one go) and per
 room (so `/who #room` and a room's size cost nothing to compute). A nick is unique in the
 cluster, so a room's remote members are keyed by folded nick.
+
+Every change is total: given what `chat.cluster.wire.decode` lets through (valid, canonical
+names; valid text), it applies in full and raises nothing, so a note is never half applied.
+That also holds when the notes contradict each other (a part for a room never joined, two
+nodes holding one nick for a moment after a partition): a room's members are exactly the union
+of what each node says it has there, so one node leaving never takes another's member along.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chat.cluster.wire import RoomChunk
 from chat.names import fold
 
 
@@ -103,18 +110,21 @@ class ClusterView:
         """Rename a remote nick everywhere; returns the rooms (folded) it is in."""
         state = self.touch(node, now)
         old_f, new_f = fold(old), fold(new)
+        rooms = tuple(room for room, members in state.rooms.items() if old_f in members)
         state.nicks.pop(old_f, None)
         state.nicks[new_f] = new
         if self.nicks.get(old_f, ("", ""))[0] == node:
             del self.nicks[old_f]
         self.nicks[new_f] = (node, new)
-        rooms = tuple(room for room, members in state.rooms.items() if old_f in members)
         for room in rooms:
             state.rooms[room].discard(old_f)
             state.rooms[room].add(new_f)
-            members = self.rooms[room].members
-            members.pop(old_f, None)
-            members[new_f] = new
+            remote = self.rooms.get(room)
+            if remote is None:  # can't be (the node is in it), but never a KeyError here
+                remote = self.rooms[room] = RemoteRoom(room)
+            if not self._shared(room, old_f, state):
+                remote.members.pop(old_f, None)
+            remote.members[new_f] = new
         return rooms
 
     def set_topic(self, room: str, name: str, text: str) -> None:
@@ -127,17 +137,20 @@ class ClusterView:
         self.drop(node)
         self.touch(node, now)
 
-    def extend(self, node: str, nicks: list[str], rooms: list[list[object]], now: float) -> None:
-        """Add one chunk of a node's `State`."""
+    def extend(
+        self, node: str, nicks: list[str], rooms: list[RoomChunk], now: float, first: bool = False
+    ) -> None:
+        """Add one chunk of a node's `State`; a `first` chunk replaces what was known of it."""
+        if first:
+            self.replace(node, now)
         for nick in nicks:
             self.online(node, nick, now)
-        for folded, name, topic, members in rooms:
-            assert isinstance(folded, str) and isinstance(name, str) and isinstance(topic, str)
-            assert isinstance(members, list)
+        for key, name, topic, members in rooms:
             for nick in members:
-                self.joined(node, folded, name, str(nick), now)
-            if topic:
-                self.rooms[folded].topic = topic
+                self.joined(node, key, name, nick, now)
+            remote = self.rooms.get(key)  # None when no member came with it
+            if topic and remote is not None:
+                remote.topic = topic
 
     def drop(self, node: str) -> list[Gone]:
         """Forget a node that left or went silent; returns whom it took with it."""
@@ -154,8 +167,10 @@ class ClusterView:
             remote = self.rooms.get(room)
             if remote is None:
                 continue
+            others = [s.rooms[room] for s in self.nodes.values() if room in s.rooms]
             for folded in members:
-                remote.members.pop(folded, None)
+                if not any(folded in other for other in others):
+                    remote.members.pop(folded, None)
             if not remote.members:
                 del self.rooms[room]
         return gone
@@ -170,7 +185,15 @@ class ClusterView:
         if not members:
             del state.rooms[room]
         remote = self.rooms.get(room)
-        if remote is not None:
+        if remote is not None and not self._shared(room, folded, state):
             remote.members.pop(folded, None)
             if not remote.members:
                 del self.rooms[room]
+
+    def _shared(self, room: str, folded: str, state: NodeState) -> bool:
+        """Does a node other than `state`'s also have `folded` in `room`? (Only while two
+        nodes hold one nick, after a partition; the cost is one lookup per node.)"""
+        return any(
+            other is not state and folded in other.rooms.get(room, ())
+            for other in self.nodes.values()
+        )

@@ -1,20 +1,53 @@
 """What nodes tell each other, and its bytes. Pure: no NATS, no asyncio.
 
 Every message is a small JSON array `[kind, origin node, field, ...]`: compact, cheap to parse,
-and readable with `nats sub 'chat.>'`. `decode` checks the kind, the arity and every field's
-type, and raises `ValueError` on anything else, so a confused or hostile publisher on the
-broker can't crash a node; it only gets its message dropped (and counted).
+and readable with `nats sub 'chat.>'`. Nicks and rooms travel both as display names and folded
+keys where a receiver needs to index by them without re-folding (`chat.names.fold`).
 
-Nicks and rooms travel both as display names and folded keys where a receiver needs to index
-by them without re-folding (`chat.names.fold`).
+`decode` is the cluster's untrusted-input boundary, as the codecs are a client's: for any bytes
+at all it returns a note or raises `ValueError`, nothing else, so a confused or hostile
+publisher on the broker can't crash a node; its note is dropped (and counted). A note that
+decodes is one this node could have sent, so applying it can't fail halfway:
+
+- strict UTF-8, then JSON; nesting too deep for the parser is a `ValueError`, not a
+  `RecursionError` (a note is never deeper than 4);
+- the kind, the arity, and every field's type at every depth;
+- node ids are `[A-Za-z0-9_-]{1,64}` (they become NATS subject tokens: `chat.pm.<node>`);
+- nicks and rooms are valid and canonical (`chat.names.check_nick` / `check_room` give them
+  back unchanged), folded keys are folded, and a key travelling with its display name is
+  `fold(name)`;
+- texts (messages, reasons, topics) are Unicode scalar values (no lone surrogate from a
+  `\\ud800` escape, `chat.protocol.sanitize.is_text`), at most `MAX_TEXT` (`MAX_TOPIC`)
+  characters, and cleaned of terminal controls like a client's text;
+- times are finite numbers in `[0, MAX_TS]`;
+- a `State` chunk holds at most `MAX_STATE_NAMES` nicks, and as many rooms and members.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, ClassVar
+
+from chat.names import MAX_NICK, MAX_ROOM, check_nick, check_room, fold
+from chat.protocol.errors import ProtocolError
+from chat.protocol.sanitize import clean, is_text
+
+BAD_NOTE = "bad-note"
+"""The `hub.stats.errors` key counting notes that did not decode."""
+MAX_TEXT = 64 * 1024
+"""Characters in a message or reason (a client's line is `--max-line` bytes, 4,096 by default)."""
+MAX_TOPIC = 1024
+"""Characters in a topic (a client may set `Limits.max_topic`, 300)."""
+MAX_TS = 1e11
+"""Latest time a note may carry (seconds since the epoch, year 5138: within `datetime`)."""
+STATE_CHUNK = 1000
+"""Names per `State` note that `chat.cluster.inbound.state` aims for."""
+MAX_STATE_NAMES = 4 * STATE_CHUNK
+"""Names (nicks, rooms and members) one `State` note may hold; a chunk stays under 2x."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +140,23 @@ class Hello:
     node: str
 
 
+RoomChunk = tuple[str, str, str, list[str]]
+"""One room in a `State` note: folded name, display name, topic, some of its members."""
+
+
 @dataclass(frozen=True, slots=True)
 class State:
     """One chunk of a node's whole presence. `first` chunks replace what was known of it.
 
-    `nicks` are its registered nicks; `rooms` are `[folded, name, topic, [nicks...]]`.
+    `nicks` are its registered nicks; `rooms` are `(folded, name, topic, [nicks...])` (a JSON
+    array on the wire). A room with many members may come in several entries.
     """
 
     kind: ClassVar[str] = "state"
     node: str
     first: bool
     nicks: list[str]
-    rooms: list[list[Any]]
+    rooms: list[RoomChunk]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,21 +191,9 @@ Note = (
 )
 
 _ALL = (Online, Offline, Renamed, Joined, Parted, Topic, Said, Private, Hello, State, Beat, Bye)
-_KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in _ALL}
-_TYPES: dict[str, tuple[type, ...]] = {
-    "str": (str,),
-    "float": (float, int),
-    "bool": (bool,),
-    "list[str]": (list,),
-    "list[list[Any]]": (list,),
-}
-_SCHEMA: dict[str, tuple[tuple[str, tuple[type, ...]], ...]] = {
-    kind: tuple((f.name, _TYPES[str(f.type)]) for f in fields(cls)) for kind, cls in _KINDS.items()
-}
-
-
 _GET = {cls: attrgetter(*(f.name for f in fields(cls))) for cls in _ALL}
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
+_LOADS = json.JSONDecoder().decode
 
 
 def encode(note: Note) -> bytes:
@@ -179,36 +205,161 @@ def encode(note: Note) -> bytes:
 def decode(data: bytes) -> Note:
     """Bytes from the broker back into a note; `ValueError` if they are not a valid one."""
     try:
-        items = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from None
-    if not isinstance(items, list) or not items or not isinstance(items[0], str):
+        items = _LOADS(data.decode())
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError too
+        raise ValueError(f"not JSON: {str(err)[:100]}") from None
+    if type(items) is not list or not items or type(items[0]) is not str:
         raise ValueError("not a [kind, ...] array")
-    schema = _SCHEMA.get(items[0])
-    if schema is None:
-        raise ValueError(f"unknown kind {items[0]!r}")
-    values = items[1:]
-    if len(values) != len(schema):
-        raise ValueError(f"{items[0]}: {len(values)} fields, expected {len(schema)}")
-    for (name, types), value in zip(schema, values, strict=True):
-        if not isinstance(value, types) or (types == (float, int) and isinstance(value, bool)):
-            raise ValueError(f"{items[0]}.{name}: bad type {type(value).__name__}")
-    note: Note = _KINDS[items[0]](*values)
-    if isinstance(note, State):
-        _check_state(note)
+    kind = items[0]
+    spec = _SPECS.get(kind)
+    if spec is None:
+        raise ValueError(f"unknown kind {kind[:32]!a}")
+    cls, names, checks = spec
+    if len(items) != len(checks) + 1:
+        raise ValueError(f"{kind}: {len(items) - 1} fields, expected {len(checks)}")
+    values: list[Any] = []
+    try:
+        for check, value in zip(checks, items[1:], strict=True):
+            values.append(check(value))
+    except ValueError as err:
+        raise ValueError(f"{kind}.{names[len(values)]}: {err}") from None
+    if cls in _PAIRED and fold(values[2]) != values[1]:
+        raise ValueError(f"{kind}: the room key is not the folded name")
+    note: Note = cls(*values)
     return note
 
 
-def _check_state(state: State) -> None:
-    if not all(isinstance(n, str) for n in state.nicks):
-        raise ValueError("state.nicks: not all strings")
-    for room in state.rooms:
-        ok = (
-            isinstance(room, list)
-            and len(room) == 4
-            and all(isinstance(x, str) for x in room[:3])
-            and isinstance(room[3], list)
-            and all(isinstance(n, str) for n in room[3])
-        )
-        if not ok:
-            raise ValueError("state.rooms: each is [folded, name, topic, [nicks]]")
+# --- field checks: each returns the value to store or raises ValueError ----------------------
+#
+# Names repeat from note to note (a room's regular senders, a handful of nodes), so the names
+# found valid lately are remembered and the common `said` note costs a set lookup per name. The
+# memory is bounded: past `_SEEN_MAX` names it starts again.
+_SEEN_MAX = 8192
+_NODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _valid_nick(v: str) -> bool:
+    try:
+        return len(v) <= MAX_NICK and check_nick(v) == v
+    except ProtocolError:
+        return False
+
+
+def _valid_room(v: str) -> bool:
+    try:
+        return len(v) <= MAX_ROOM + 1 and check_room(v) == v
+    except ProtocolError:
+        return False
+
+
+def _seen(valid: Callable[[str], bool], what: str) -> Callable[[Any], str]:
+    seen: set[str] = set()
+
+    def check(v: Any) -> str:
+        if type(v) is str and v in seen:  # the type first: `[] in seen` raises TypeError
+            return v
+        if type(v) is not str or not valid(v):
+            raise ValueError(f"not {what}")
+        if len(seen) >= _SEEN_MAX:
+            seen.clear()
+        seen.add(v)
+        return v
+
+    return check
+
+
+_node = _seen(lambda v: _NODE.fullmatch(v) is not None, "a node id")
+_nick = _seen(_valid_nick, "a nick")
+_nick_key = _seen(lambda v: _valid_nick(v) and fold(v) == v, "a folded nick")
+_room = _seen(_valid_room, "a room")
+_room_key = _seen(lambda v: _valid_room(v) and fold(v) == v, "a folded room")
+
+
+def _key(v: Any) -> str:
+    """A room key that travels with its display name: `decode` checks it is fold(name)."""
+    if type(v) is not str:
+        raise ValueError("not a string")
+    return v
+
+
+def _by(v: Any) -> str:
+    return "" if v == "" else _nick(v)
+
+
+def _text_of(limit: int) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if type(v) is not str:
+            raise ValueError("not a string")
+        if len(v) > limit:
+            raise ValueError(f"longer than {limit}")
+        if v.isprintable():  # the common case: no control (Cc, Cf) and no surrogate (Cs)
+            return v
+        if not is_text(v):
+            raise ValueError("not Unicode text (a lone surrogate)")
+        return clean(v)  # what a client's codec does; a node only sends cleaned text
+
+    return check
+
+
+_text = _text_of(MAX_TEXT)
+_topic = _text_of(MAX_TOPIC)
+
+
+def _ts(v: Any) -> float:
+    if type(v) is not float and type(v) is not int:  # not a bool either
+        raise ValueError("not a number")
+    if not 0 <= v <= MAX_TS:  # NaN and the infinities fail too; a huge int compares exactly
+        raise ValueError(f"not a time in [0, {MAX_TS:.0f}]")
+    return float(v)
+
+
+def _flag(v: Any) -> bool:
+    if type(v) is not bool:
+        raise ValueError("not a bool")
+    return v
+
+
+def _nicks(v: Any) -> list[str]:
+    if type(v) is not list or len(v) > MAX_STATE_NAMES:
+        raise ValueError(f"not a list of at most {MAX_STATE_NAMES} nicks")
+    return [_nick(n) for n in v]
+
+
+def _rooms(v: Any) -> list[RoomChunk]:
+    if type(v) is not list or len(v) > MAX_STATE_NAMES:
+        raise ValueError(f"not a list of at most {MAX_STATE_NAMES} rooms")
+    rooms: list[RoomChunk] = []
+    names = len(v)
+    for room in v:
+        if type(room) is not list or len(room) != 4:
+            raise ValueError("each room is [folded, name, topic, [nicks]]")
+        key, name, topic, members = room
+        if fold(_room(name)) != _key(key):
+            raise ValueError("a room key is not the folded name")
+        names += len(members) if type(members) is list else 0
+        if names > MAX_STATE_NAMES:
+            raise ValueError(f"more than {MAX_STATE_NAMES} rooms and members")
+        rooms.append((key, name, _topic(topic), _nicks(members)))
+    return rooms
+
+
+_Check = Callable[[Any], Any]
+_FIELDS: dict[type[Any], tuple[_Check, ...]] = {
+    Online: (_node, _nick),
+    Offline: (_node, _nick, _text),
+    Renamed: (_node, _nick, _nick),
+    Joined: (_node, _key, _room, _nick),
+    Parted: (_node, _room_key, _nick, _text),
+    Topic: (_node, _key, _room, _topic, _by),
+    Said: (_node, _key, _room, _nick, _text, _ts, _flag),
+    Private: (_node, _nick_key, _nick, _text, _ts, _flag),
+    Hello: (_node,),
+    State: (_node, _flag, _nicks, _rooms),
+    Beat: (_node,),
+    Bye: (_node,),
+}
+_PAIRED = (Joined, Topic, Said)
+"""Kinds whose fields 1 and 2 are a room's key (`_key`) and display name: key == fold(name)."""
+_SPECS: dict[str, tuple[type[Any], tuple[str, ...], tuple[_Check, ...]]] = {
+    cls.kind: (cls, tuple(f.name for f in fields(cls)), _FIELDS[cls]) for cls in _ALL
+}
