@@ -10,8 +10,10 @@ Every HTTP connection holds one of the process's file descriptors, the same budg
 listener accepts from, so the HTTP side is bounded (`_GuardedH11`, uvicorn's h11 protocol with
 three additions):
 
-- **A cap.** At most `max_connections` are held at once; one more is answered `503` and
-  closed in the loop pass that accepted it, before it costs anything but the accept.
+- **A cap.** At most `max_connections` are held at once. At the cap a new connection closes
+  the oldest one that is waiting for a request head (new or kept alive, so a flood of silent
+  connections cannot lock out a real request); if every one has a request in hand, the new
+  one is answered `503` and closed in the loop pass that accepted it.
 - **A deadline while we wait for the peer.** A connection has `timeout` seconds to send a
   complete request head from the moment it opens or its last response was handed over (so a
   silent connection, a slowloris and an idle keep-alive all end the same way), and
@@ -30,9 +32,9 @@ asyncio may accept in one loop pass before any of them is counted (the reserve i
 that). uvicorn's `limit_concurrency` is not used: it answers requests, not connections, and
 with every allowed connection open it would answer all of them 503.
 
-Refusals and timeouts are counted (`HttpServer.refused`, `HttpServer.timed_out`) and logged as
-`stats.http_refused` / `stats.http_timeout`, at most one line per second each, carrying the
-totals and how many events that line stands for.
+Refusals, evictions and timeouts are counted (`HttpServer.refused`, `.evicted`, `.timed_out`)
+and logged as `stats.http_refused` / `stats.http_evicted` / `stats.http_timeout`, at most one
+line per second each, carrying the total and how many events that line stands for.
 """
 
 from __future__ import annotations
@@ -125,7 +127,11 @@ def _peer(peer: Any) -> str:
 
 
 class Guard:
-    """The limits every HTTP connection of one `HttpServer` passes, and their counters."""
+    """The limits every HTTP connection of one `HttpServer` passes, and their counters.
+
+    `idle` holds the connections waiting for a request head (new, or kept alive between
+    requests, and not stalled on a response), oldest first: at the cap the oldest of them makes
+    room for a new connection, so silent connections cannot lock out a real request."""
 
     def __init__(
         self,
@@ -138,16 +144,21 @@ class Guard:
         self.in_use = in_use if in_use is not None else lambda: FD_BASE
         self.fd_limit = limit
         self.fd_reserve = fd_reserve(limit) if limit is not None else 0
+        self.idle: dict[_GuardedH11, None] = {}
         self.refused = _Rated("stats.http_refused", "reason", "warning")
+        self.evicted = _Rated("stats.http_evicted", "reason", "warning")
         self.timed_out = _Rated("stats.http_timeout", "phase", "info")
 
-    def refusal(self, live: int) -> str | None:
-        """Why one more connection must be refused, `live` being held, or None."""
-        if live >= self.max_connections:
-            return "max-connections"
+    def admit(self, live: int) -> str | None:
+        """Make room for one more connection, `live` being held; or say why it is refused."""
         limit = self.fd_limit
         if limit is not None and self.in_use() + live + 1 > limit - self.fd_reserve:
             return "fd-reserve"
+        if live < self.max_connections:
+            return None
+        if not self.idle:
+            return "max-connections"  # every connection has a request in hand
+        next(iter(self.idle)).evict()
         return None
 
 
@@ -162,7 +173,8 @@ class _GuardedH11(H11Protocol):
 
     The deadline runs while we wait for the peer: from connection_made, or the end of a
     response, until a request head arrives; and while writing is paused because the peer does
-    not read. `_update()` re-evaluates that at each event, arming at most one timer."""
+    not read. `_update()` re-evaluates that at each event, arming at most one timer, and keeps
+    the connection's place in `Guard.idle`."""
 
     def __init__(
         self,
@@ -177,7 +189,7 @@ class _GuardedH11(H11Protocol):
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        why = self.guard.refusal(len(self.connections))
+        why = self.guard.admit(len(self.connections))
         if why is None:
             super().connection_made(transport)
             self._update()
@@ -191,7 +203,7 @@ class _GuardedH11(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._refused:
             return
-        self._cancel()
+        self._forget()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -211,25 +223,38 @@ class _GuardedH11(H11Protocol):
         super().resume_writing()
         self._update()
 
-    def _waiting(self) -> bool:
-        """True while only the peer can make progress: no request in hand, or not reading."""
-        cycle: RequestResponseCycle | None = self.cycle  # None until the first request head
-        return cycle is None or cycle.response_complete or self.flow.write_paused
-
     def _update(self) -> None:
-        if self._waiting():
+        cycle: RequestResponseCycle | None = self.cycle  # None until the first request head
+        between_requests = cycle is None or cycle.response_complete
+        stalled = self.flow.write_paused
+        if between_requests and not stalled and not self.transport.is_closing():
+            self.guard.idle.setdefault(self, None)  # keeps its place while a head trickles in
+        else:
+            self.guard.idle.pop(self, None)
+        if between_requests or stalled:
             if self._deadline is None:
                 self._deadline = self.loop.call_later(self.guard.timeout, self._expire)
-        else:
-            self._cancel()
+        elif self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
-    def _cancel(self) -> None:
+    def _forget(self) -> None:
+        """No deadline, no place among the idle: the connection is going."""
+        self.guard.idle.pop(self, None)
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
+    def evict(self) -> None:
+        """Close now to make room for a new connection (the oldest idle one goes)."""
+        self._forget()
+        self.connections.discard(self)  # counted out now; connection_lost comes next pass
+        self.guard.evicted.hit("max-connections", self.client)
+        self.transport.abort()
+
     def _expire(self) -> None:
         self._deadline = None
+        self.guard.idle.pop(self, None)
         if self.flow.write_paused:
             phase = "write"
         elif self.cycle is None or self.conn.trailing_data[0]:
@@ -280,6 +305,11 @@ class HttpServer:
     def refused(self) -> collections.Counter[str]:
         """Connections refused so far, by reason (`max-connections`, `fd-reserve`)."""
         return self.guard.refused.counts
+
+    @property
+    def evicted(self) -> collections.Counter[str]:
+        """Idle connections closed to make room for a new one, at the cap."""
+        return self.guard.evicted.counts
 
     @property
     def timed_out(self) -> collections.Counter[str]:

@@ -21,18 +21,17 @@ import contextlib
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import nats.errors
 import structlog
 from nats.aio.client import Client
 
 from chat import log as chat_log
-from chat.settings import build_parser
+from chat.settings import build_parser, option
 from chat.sidecar.app import create_app
 from chat.sidecar.cluster import STALE_AFTER, ClusterView
-from chat.sidecar.http import HttpServer
+from chat.sidecar.http import MAX_CONNECTIONS, TIMEOUT, HttpServer
 
 log = structlog.get_logger("chat.sidecar.standalone")
 
@@ -41,29 +40,40 @@ DESCRIPTION = (
     "--nats publish, with a per-node breakdown at /nodes"
 )
 STOP_TIMEOUT = 3.0
+ENV_PREFIX = "CHAT_STATS_"
+"""chat-stats' environment variables (`CHAT_STATS_PORT`): its own, so that a variable meant
+for chat-server (`CHAT_PORT`, the chat port) never sets chat-stats' HTTP port."""
 RECONNECT_WAIT = 1
 """Seconds between attempts to reach a NATS server (startup and reconnection)."""
 ATTEMPT_TIMEOUT = 2
 """Seconds one connection attempt may take."""
 
 
-def _opt(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+_opt = option
 
 
 @dataclass(frozen=True)
 class StatsSettings:
-    """`chat-stats` options; each is a flag and a `CHAT_*` variable, as in `chat.settings`."""
+    """`chat-stats` options; each is a flag and a `CHAT_STATS_*` variable (`ENV_PREFIX`)."""
 
     nats: str = _opt("", "NATS server URL(s), comma-separated (required)")
     host: str = _opt("127.0.0.1", "address to serve HTTP on")
-    port: int = _opt(8080, "HTTP port (0 picks a free one)")
+    port: int = _opt(8080, "HTTP port (0 picks a free one)", lo=0, hi=65535)
+    max_connections: int = _opt(
+        MAX_CONNECTIONS,
+        "HTTP connections held at once; past it the oldest idle one is closed, or 503",
+        lo=1,
+    )
+    timeout: float = _opt(
+        TIMEOUT, "seconds an HTTP connection may take to send a request, or idle", gt=0
+    )
     stale_after: float = _opt(
         STALE_AFTER,
         "seconds without a report after which a node is dropped (nodes report every second)",
+        gt=0,
     )
     connect_timeout: float = _opt(
-        5.0, "seconds to keep trying NATS at startup before exiting with code 1"
+        5.0, "seconds to keep trying NATS at startup before exiting with code 1", gt=0
     )
     log_level: str = _opt("info", "log level", ["debug", "info", "warning", "error"])
     log_format: str = _opt(
@@ -78,14 +88,10 @@ class StatsSettings:
     def from_args(
         cls, argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
     ) -> StatsSettings:
-        parser = build_parser(cls, DESCRIPTION, environ, "chat-stats")
+        parser = build_parser(cls, DESCRIPTION, environ, "chat-stats", prefix=ENV_PREFIX)
         settings = cls(**vars(parser.parse_args(argv)))
         if not settings.urls:
-            parser.error("--nats (or CHAT_NATS) is required: the NATS URL(s) the nodes use")
-        if not 0 <= settings.port <= 65535:
-            parser.error(f"--port {settings.port} is not a TCP port")
-        if settings.stale_after <= 0 or settings.connect_timeout <= 0:
-            parser.error("--stale-after and --connect-timeout must be positive")
+            parser.error(f"--nats (or {ENV_PREFIX}NATS) is required: the NATS URL(s) the nodes use")
         return settings
 
 
@@ -153,7 +159,13 @@ async def serve(settings: StatsSettings) -> int:
     closed = asyncio.Event()
     nc = await connect(settings.urls, settings.connect_timeout, closed)
     view = ClusterView(nc, stale_after=settings.stale_after)
-    http = HttpServer(create_app(view), settings.host, settings.port)
+    http = HttpServer(
+        create_app(view),
+        settings.host,
+        settings.port,
+        max_connections=settings.max_connections,
+        timeout=settings.timeout,
+    )
     try:
         await view.start()
         await http.start()
