@@ -1,8 +1,14 @@
 """An arena for hostile-client tests: a real server process with its limits on, well-behaved
-members chatting in #lobby, and a check at the end that the attack cost them nothing.
+members chatting in #lobby, and a check at the end that the attack cost them nothing: every
+message arrived, in order, and the server still answers.
 
 Well-behaved clients connect from 127.0.0.1; attackers bind to 127.0.0.2, so per-IP limits
 tell them apart. Everything is bounded in count and time and talks to loopback only.
+
+What an attack costs in latency and memory is measured, not asserted, here: the members' p99
+and the server's RSS growth are printed, and budgets for them are checked by `make perf`
+(`chat-bench fanout --attack KIND`, from separate processes, with enough samples for a real
+percentile). A correctness test must not fail because the machine is busy.
 """
 
 from __future__ import annotations
@@ -19,15 +25,16 @@ from typing import Any
 from tests.helpers import JsonClient, LineClient, ServerProcess
 
 ATTACKER = "127.0.0.2"
-LATENCY_P99 = 0.5  # seconds, for well-behaved members while an attack runs
 SPEAK_EVERY = 0.04  # the speaker's pace: 25 messages/s, under the arena's rate limit
 MIN_SPOKEN = 25  # messages the speaker sends at least, however short the attack
+KEEPALIVE = 0.25  # seconds between the members' pings (the idle timeout is much longer)
+WAIT = 30.0  # seconds to wait for an event that must come (generous: the machine may be busy)
 
 ARENA_FLAGS = (
     "--max-per-ip", "100",
     "--msg-rate", "100",
     "--msg-burst", "100",
-    "--idle-timeout", "1.5",
+    "--idle-timeout", "10",
     "--queue-bytes", "65536",
     "--queue-messages", "512",
     "--max-clients", "2000",
@@ -75,11 +82,11 @@ class Arena:
         while not self._stop.is_set():
             await m.client.send_json(type="ping")
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), 0.3)
+                await asyncio.wait_for(self._stop.wait(), KEEPALIVE)
 
     async def _listen(self, m: Member) -> None:
         while True:
-            ev = await m.client.next_event(timeout=30)
+            ev = await m.client.next_event(timeout=WAIT)
             if ev["type"] != "message" or ev["nick"] != "speaker":
                 continue
             parts = ev["text"].split()
@@ -88,26 +95,26 @@ class Arena:
             m.got.append(int(parts[1]))
             m.latencies.append(time.monotonic() - float(parts[2]))
 
-    async def finish(self, rss_growth_kib: int = 16 * 1024) -> None:
-        """Stop chatting and assert the well-behaved members lost nothing and waited little."""
-        await asyncio.wait_for(self._spoken_enough.wait(), 30)
+    async def finish(self) -> None:
+        """Stop chatting; assert the well-behaved members got every message, in order, and the
+        server still answers. Latency and memory are printed for the curious, not judged."""
+        await asyncio.wait_for(self._spoken_enough.wait(), WAIT)
         self._stop.set()
-        await asyncio.wait_for(asyncio.gather(*self._tasks), 30)
+        await asyncio.wait_for(asyncio.gather(*self._tasks), WAIT)
         assert self.sent > 10, "the speaker hardly spoke: the attack blocked the test itself"
         for m in self.members:
             assert m.got == list(range(self.sent)), "a well-behaved member lost messages"
         lat = sorted(x for m in self.members for x in m.latencies)
         p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
         await self.speaker.send_json(type="ping", token="alive")
-        assert (await self.speaker.event("pong"))["token"] == "alive"
+        assert (await self.speaker.event("pong", timeout=WAIT))["token"] == "alive"
         growth = self.server.rss_kib() - self.rss_before
         print(
             f"\n[arena] delivered {self.sent}x{len(self.members)}, lost 0, latency p50 "
-            f"{p50 * 1e3:.1f} ms p99 {p99 * 1e3:.1f} ms max {lat[-1] * 1e3:.1f} ms, "
-            f"server RSS {self.rss_before // 1024} MiB {growth:+d} KiB"
+            f"{p50 * 1e3:.1f} ms p99 {p99 * 1e3:.1f} ms max {lat[-1] * 1e3:.1f} ms "
+            f"(of {len(lat)}: not judged here), server RSS {self.rss_before // 1024} MiB "
+            f"{growth:+d} KiB"
         )
-        assert p99 < LATENCY_P99, f"p99 latency {p99:.3f}s for well-behaved members"
-        assert growth < rss_growth_kib, f"server RSS grew by {growth} KiB"
 
     async def watcher(self, nick: str = "watcher") -> JsonClient:
         """Another well-behaved member, for a test to read from."""
@@ -142,7 +149,7 @@ async def json_attacker(port: int, nick: str) -> JsonClient:
     c = await attacker(port)
     j = JsonClient(c.reader, c.writer)
     await j.send(json.dumps({"type": "hello", "version": 1, "nick": nick}))
-    await j.event("welcome")
+    await j.event("welcome", timeout=WAIT)
     return j
 
 

@@ -7,6 +7,9 @@ import pytest
 from chat.server import ChatServer
 from tests.helpers import JsonClient, LineClient, TextClient, running_server
 
+IDLE = 3.0  # seconds: the idle timeout of the idle test
+WAIT = 30.0  # seconds to wait for an event that must come (generous: the machine may be busy)
+
 
 async def text_error(client: LineClient, line: str | bytes, code: str) -> str:
     await client.send(line)
@@ -171,26 +174,28 @@ async def test_max_clients_refuses_clearly_in_both_dialects() -> None:
 
 
 async def test_idle_client_is_warned_then_cut_and_pinging_keeps_alive() -> None:
-    async with running_server(idle_timeout=0.6) as srv:
-        t = await TextClient.login(srv.port, "t")
-        j = await JsonClient.login(srv.port, "j")
+    # Long enough that the pinger, pinging every 0.1 s from the moment it is in, is never
+    # late on a busy machine; the waits below are for events, with generous bounds.
+    async with running_server(idle_timeout=IDLE) as srv:
         pinger = await JsonClient.login(srv.port, "pinger")
-        warned = await j.event("notice", lambda ev: ev["code"] == "idle-warning")
-        assert "idle" in warned["text"]
-        await t.expect(r"^\* you have been idle")
 
         async def keep_alive() -> None:
             while True:
                 await pinger.send_json(type="ping")
-                await pinger.event("pong")
+                await pinger.event("pong", timeout=WAIT)
                 await asyncio.sleep(0.1)  # pacing the pings, not waiting for an event
 
         task = asyncio.create_task(keep_alive())
         try:
-            assert (await j.event("error"))["code"] == "idle"
-            await j.closed()
-            assert (await t.expect(r"^! idle: ")).startswith("! idle")
-            await t.closed()
+            t = await TextClient.login(srv.port, "t")
+            j = await JsonClient.login(srv.port, "j")
+            warned = await j.event("notice", lambda ev: ev["code"] == "idle-warning", WAIT)
+            assert "idle" in warned["text"]
+            await t.expect(r"^\* you have been idle", WAIT)
+            assert (await j.event("error", timeout=WAIT))["code"] == "idle"
+            await j.closed(WAIT)
+            assert (await t.expect(r"^! idle: ", WAIT)).startswith("! idle")
+            await t.closed(WAIT)
             assert list(srv.hub.nicks) == ["pinger"]
         finally:
             task.cancel()

@@ -1,16 +1,23 @@
 """Ordering and isolation under load: every member gets every message in each sender's order,
-and a member that never reads is cut without costing the others anything."""
+and a member that never reads is cut while the others lose nothing. Behaviour only: latency and
+memory budgets for the same situations are checked by `make perf`."""
 
 import asyncio
 import json
 import re
 import socket
 import time
+from typing import Any
 
 from tests.helpers import JsonClient, LineClient, ServerProcess, TextClient, running_server
 
 MEMBERS = 200
 PER_SENDER = 5
+WAIT = 30.0  # seconds to wait for an event that must come (generous: the machine may be busy)
+
+
+def from_sender(ev: dict[str, Any]) -> bool:
+    return bool(ev["nick"] == "sender")
 
 
 async def test_200_members_each_get_every_message_in_sender_order() -> None:
@@ -78,20 +85,21 @@ async def test_a_member_that_never_reads_is_cut_and_the_others_do_not_wait() -> 
 
         sender = await JsonClient.login(server.port, "sender")
         watchers = [await JsonClient.login(server.port, f"w{i}") for i in range(3)]
-        rss_before = server.rss_kib()
         body = "x" * 1000
-        latencies: list[float] = []
         sent = 0
         cut = False
         deadline = time.monotonic() + 30
         while not cut and time.monotonic() < deadline:
-            for _ in range(50):
-                await sender.send_json(type="say", text=f"{time.monotonic()} {body}")
-                sent += 1
-            for w in watchers:  # every watcher gets the whole batch, promptly
-                for _ in range(50):
-                    ev = await w.event("message", lambda e: e["nick"] == "sender")
-                    latencies.append(time.monotonic() - float(ev["text"].split()[0]))
+            batch = range(sent, sent + 50)
+            for n in batch:
+                await sender.send_json(type="say", text=f"{n} {body}")
+            sent += len(batch)
+            for w in watchers:  # every watcher gets the whole batch, in order
+                got = [
+                    int((await w.event("message", from_sender, WAIT))["text"].split()[0])
+                    for _ in batch
+                ]
+                assert got == list(batch), "a watcher lost or reordered messages"
             cut = any(
                 e.get("event") == "client.disconnected" and e.get("reason") == "slow-consumer"
                 for e in server.logs
@@ -99,16 +107,12 @@ async def test_a_member_that_never_reads_is_cut_and_the_others_do_not_wait() -> 
         assert cut, f"stuck member not cut after {sent} messages of 1 KB"
         gone = await server.log_event("client.disconnected", lambda ev: ev["nick"] == "stuck")
         assert gone["reason"] == "slow-consumer"
-        latencies.sort()
-        p99 = latencies[int(len(latencies) * 0.99)]
-        assert p99 < 0.5, f"watchers waited: p99 {p99:.3f}s"
-        # The server holds at most the queue bound plus the transport's high water for it.
-        growth = server.rss_kib() - rss_before
-        assert growth < 16 * 1024, f"server RSS grew {growth} KiB while {sent} KB were sent"
+        # How long the watchers waited and how much memory the server took meanwhile are
+        # budgets of `make perf` (chat-bench fanout --attack stuck), not of this test.
         # Everyone else carries on.
         await sender.send_json(type="say", text="after the cut")
         for w in watchers:
-            await w.event("message", lambda e: e["text"] == "after the cut")
+            await w.event("message", lambda e: e["text"] == "after the cut", WAIT)
         stuck.close()
     finally:
         assert await server.stop() == 0

@@ -1,30 +1,37 @@
 """Hostile and broken clients against a live server while well-behaved members chat.
 
-For each: the server stays up, the well-behaved members get every message with p99 latency
-under `LATENCY_P99`, server memory stays under a bound, and the offender gets a clear error or
-is cut with a logged reason. See docs/reliability.md for the table of cases.
+For each: the server stays up, the well-behaved members get every message in order, and the
+offender gets a clear error or is cut with a logged reason. See docs/reliability.md for the
+table of cases. What the attacks cost in latency and memory is a budget of `make perf`
+(`chat-bench fanout --attack ...`), not of this suite: see tests/arena.py.
 """
 
 import asyncio
 import socket
 import struct
 from collections import Counter
+from contextlib import suppress
 from typing import Any
 
-from tests.arena import ATTACKER, arena, attacker, json_attacker, non_reader
+from tests.arena import ATTACKER, WAIT, arena, attacker, json_attacker, non_reader
 
 
 async def test_slowloris_trickling_a_line_is_cut_as_idle() -> None:
-    async with arena() as a:
+    async with arena("--idle-timeout", "2") as a:
         trickler = await attacker(a.server.port)
         silent = await attacker(a.server.port)
         await silent.send(b"half a li")  # ...and never another byte
-        for _ in range(30):  # one byte every 0.1 s: bytes arrive, a line never completes
-            trickler.writer.write(b"z")
-            await trickler.writer.drain()
-            await asyncio.sleep(0.1)  # the attacker's pace, not a wait for an event
-        assert "! idle: idle for 2s; disconnecting" in await trickler.closed()
-        assert "! idle: idle for 2s; disconnecting" in await silent.closed()
+        trickled = asyncio.ensure_future(trickler.closed(timeout=WAIT))
+        sent = 0
+        while not trickled.done():  # one byte every 0.1 s until the server cuts it
+            trickler.writer.write(b"z")  # bytes arrive, a line never completes
+            sent += 1
+            with suppress(ConnectionError):
+                await trickler.writer.drain()
+            await asyncio.wait([trickled], timeout=0.1)  # the attacker's pace, or the cut
+        assert sent > 1, "cut before it could trickle"
+        assert "! idle: idle for 2s; disconnecting" in trickled.result()
+        assert "! idle: idle for 2s; disconnecting" in await silent.closed(timeout=WAIT)
         await a.finish()
         assert len(a.disconnects("idle")) == 2
 
@@ -33,14 +40,14 @@ async def test_a_member_that_never_reads_is_cut_as_slow_consumer() -> None:
     async with arena("--msg-rate", "1000", "--msg-burst", "1000") as a:
         stuck = await non_reader(a.server.port, "stuck")
         loud = await json_attacker(a.server.port, "loud")  # busy, but within the rate limit
-        cut = a.server.log_event("client.disconnected", lambda ev: ev["nick"] == "stuck", 20)
+        cut = a.server.log_event("client.disconnected", lambda ev: ev["nick"] == "stuck", WAIT)
         waiter = asyncio.ensure_future(cut)
         while not waiter.done():
             stuck.send(b'{"type":"ping"}\n')  # it talks, it just never reads
             for _ in range(20):
                 await loud.send_json(type="say", text="L" * 3000)
             await loud.send_json(type="ping", token="paced")
-            await loud.event("pong")
+            await loud.event("pong", timeout=WAIT)
             await asyncio.wait([waiter], timeout=0.01)
         assert (await waiter)["reason"] == "slow-consumer"
         stuck.close()
@@ -54,10 +61,10 @@ async def test_a_megabyte_line_without_newline_is_rejected_without_buffering() -
             j.writer.write(b"m" * 65536)
             await j.writer.drain()
         await j.send(b"")  # the newline, at last
-        assert (await j.event("error"))["code"] == "line-too-long"
+        assert (await j.event("error", timeout=WAIT))["code"] == "line-too-long"
         await j.send_json(type="ping", token="after")
-        assert (await j.event("pong"))["token"] == "after"
-        await a.finish(rss_growth_kib=4 * 1024)
+        assert (await j.event("pong", timeout=WAIT))["token"] == "after"
+        await a.finish()
 
 
 async def test_a_burst_of_5000_connections_from_one_address() -> None:
@@ -69,7 +76,7 @@ async def test_a_burst_of_5000_connections_from_one_address() -> None:
             except OSError as err:
                 return f"connect failed: {err.errno}"
             try:
-                return await c.line(timeout=10)
+                return await c.line(timeout=WAIT)
             finally:
                 c.writer.transport.abort()
 
@@ -81,7 +88,7 @@ async def test_a_burst_of_5000_connections_from_one_address() -> None:
         assert len(lines) == 5000
         assert len(refused) + len(greeted) == 5000, {x for x in lines} - {refused[0], greeted[0]}
         assert refused, "the per-IP limit never triggered"
-        await a.finish(rss_growth_kib=64 * 1024)
+        await a.finish()
 
 
 async def test_connect_disconnect_churn_leaks_nothing() -> None:
@@ -108,7 +115,7 @@ async def test_connect_disconnect_churn_leaks_nothing() -> None:
             attempts = counts["client.connected"] + counts["client.refused"]
             return attempts == 1000 and counts["client.disconnected"] == counts["client.connected"]
 
-        await a.server.wait_logs(settled, timeout=20)
+        await a.server.wait_logs(settled, timeout=WAIT)
         await a.finish()
         assert counts["client.connected"] > 500  # most got in; the rest met the per-IP limit
 
@@ -167,7 +174,7 @@ async def test_a_flooder_is_warned_then_cut() -> None:
         for n in range(400):
             flooder.writer.write(b'{"type":"say","text":"spam %d"}\n' % n)
         await flooder.writer.drain()
-        seen = await flooder.closed()
+        seen = await flooder.closed(timeout=WAIT)
         assert any('"code":"rate-limited"' in line for line in seen)
         assert any('"code":"flood"' in line for line in seen)
         gone = await a.server.log_event("client.disconnected", lambda ev: ev["nick"] == "flooder")

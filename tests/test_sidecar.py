@@ -19,6 +19,7 @@ from chat.sidecar.embed import Sidecar, running_sidecar
 from tests.helpers import TIMEOUT, JsonClient, ServerProcess, TextClient, running_server
 
 Json = dict[str, Any]
+WAIT = 30.0  # seconds to wait for a condition that must come (generous: the machine may be busy)
 
 
 @asynccontextmanager
@@ -42,7 +43,7 @@ async def get(http: httpx.AsyncClient, path: str, status: int = 200) -> Json:
 
 
 async def until(
-    http: httpx.AsyncClient, path: str, ok: Callable[[Json], bool], timeout: float = TIMEOUT
+    http: httpx.AsyncClient, path: str, ok: Callable[[Json], bool], timeout: float = WAIT
 ) -> Json:
     """Poll `path` until `ok(body)` holds; fail with the last body after `timeout`."""
     body: Json = {}
@@ -212,10 +213,11 @@ async def test_a_slow_consumer_cut_is_counted() -> None:
 
 
 async def test_an_idle_cut_is_counted() -> None:
-    async with stack(idle_timeout=0.4) as (srv, _, http):
+    # 2 s: long enough for the login to be over before the cut, however busy the machine.
+    async with stack(idle_timeout=2.0) as (srv, _, http):
         sleepy = await JsonClient.login(srv.port, "sleepy")
-        assert (await sleepy.event("error"))["code"] == "idle"
-        await sleepy.closed()
+        assert (await sleepy.event("error", timeout=WAIT))["code"] == "idle"
+        await sleepy.closed(WAIT)
         stats = await until(http, "/stats", lambda s: s["disconnects"]["idle"] == 1)
         assert stats["disconnects"]["by_reason"] == {"idle": 1}
         assert stats["connections"]["current"] == 0
@@ -258,7 +260,8 @@ async def test_rates_and_loop_lag_are_sampled() -> None:
         while time.monotonic() < end:
             pass
         stats = await until(http, "/stats", lambda s: s["event_loop"]["lag_max_seconds"] >= 0.15)
-        assert stats["event_loop"]["lag_max_seconds"] < 5
+        # Seconds, not milliseconds: no lag can exceed the test's own lifetime.
+        assert stats["event_loop"]["lag_max_seconds"] < 60
         m = await metrics(http)
         assert m[("chat_event_loop_lag_max_seconds", ())] >= 0.15
         await a.close()
