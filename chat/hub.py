@@ -7,7 +7,6 @@ outbox makes its session a slow consumer, which the transport cuts outside the f
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import time
 from collections.abc import Callable
@@ -29,12 +28,15 @@ from chat.protocol.errors import (
     NO_SUCH_NICK,
     NOT_IN_ROOM,
     NOT_REGISTERED,
+    RATE_LIMITED,
     ROOM_FULL,
     ROOM_LIMIT,
     TOO_MANY_ROOMS,
     ProtocolError,
 )
 from chat.protocol.text import USAGE, TextCodec
+from chat.ratelimit import TokenBucket, Verdict
+from chat.roomindex import SizeIndex
 from chat.rooms import Room, fanout
 from chat.session import Session
 from chat.stats import Stats
@@ -55,6 +57,8 @@ class Limits:
     max_room_members: int = 10_000
     max_topic: int = 300
     list_limit: int = 100  # names in a /who reply, rooms in a /rooms reply
+    room_create_rate: float = 0.5  # new rooms per second per client (0: no limit) ...
+    room_create_burst: int = 10  # ... in bursts of this many; an address gets 4x both
 
 
 class Hub:
@@ -63,12 +67,16 @@ class Hub:
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
         broker: Broker | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits or Limits()
-        self.clock = clock
+        self.clock = clock  # timestamps of messages
+        self.monotonic = monotonic  # rate limits
         self.broker: Broker = broker or InProcess()
         self.nicks: dict[str, Session] = {}
         self.rooms: dict[str, Room] = {}
+        self.index = SizeIndex()  # every room (this node's and others') by size, for /rooms
+        self._creating: dict[str, TokenBucket] = {}  # room creation budget per address
         self.stats = Stats()
         self._handlers: dict[type, Callable[[Session, Any], None]] = {
             c.Hello: self._hello,
@@ -121,6 +129,7 @@ class Hub:
         neighbours: dict[Session, None] = {}
         for room in rooms:
             room.remove(session)
+            self.resized(room.folded)
             if not room.size:
                 self._drop_room(room)
             else:
@@ -225,10 +234,13 @@ class Hub:
                     ROOM_LIMIT, "the server has too many rooms; join an existing one"
                 )
             elsewhere = self.broker.view.room(key)
+            if elsewhere is None:
+                self._charge_creation(s)
             room = self.rooms[key] = Room(elsewhere.name if elsewhere else name, key)
             room.topic = elsewhere.topic if elsewhere else ""
             log.debug("room.created", room=name)
         room.add(s)
+        self.resized(key)
         s.rooms[key] = room
         s.current = room
         log.info("room.joined", conn_id=s.conn_id, nick=s.nick, room=room.name)
@@ -243,6 +255,7 @@ class Hub:
         room.broadcast(e.Parted(room.name, s.nick or "", cmd.reason, self.size(room.folded) - 1))
         self.broker.publish(w.Parted(self.broker.node, room.folded, s.nick or "", cmd.reason))
         room.remove(s)
+        self.resized(room.folded)
         del s.rooms[room.folded]
         if s.current is room:
             s.current = next(reversed(s.rooms.values()), None)
@@ -269,19 +282,46 @@ class Hub:
         node = self.broker.node
         self.broker.publish(w.Topic(node, room.folded, room.name, cmd.text, s.nick or ""))
 
+    def _charge_creation(self, s: Session) -> None:
+        """Creating a room costs a token of the client's and of its address's budget."""
+        limits = self.limits
+        if not limits.room_create_rate:
+            return
+        now = self.monotonic()
+        if s.creating is None:
+            s.creating = TokenBucket(limits.room_create_rate, limits.room_create_burst, now)
+        by_ip = self._creating.get(s.ip)
+        if by_ip is None:
+            if len(self._creating) >= MAX_ADDRESSES:
+                self._creating = {ip: b for ip, b in self._creating.items() if not b.rested(now)}
+            rate, burst = limits.room_create_rate * 4, limits.room_create_burst * 4
+            by_ip = self._creating[s.ip] = TokenBucket(rate, burst, now)
+        if s.creating.take(now) is not Verdict.OK or by_ip.take(now) is not Verdict.OK:
+            every = 1 / limits.room_create_rate
+            raise ProtocolError(
+                RATE_LIMITED,
+                f"you are creating rooms too fast (one per {every:g}s); join an existing one",
+            )
+
     def size(self, key: str) -> int:
         """Members of a room (folded name) on every node."""
         room = self.rooms.get(key)
         return (room.size if room is not None else 0) + self.broker.view.count(key)
 
+    def resized(self, key: str) -> None:
+        """A room's membership changed here or on another node: keep `/rooms` in order."""
+        self.index.set(key, self.size(key))
+
     def _rooms(self, s: Session, cmd: c.Rooms) -> None:
-        infos = {k: e.RoomInfo(r.name, r.size, r.topic) for k, r in self.rooms.items()}
-        for key, remote in self.broker.view.rooms.items():  # other nodes' rooms (cluster)
-            have = infos.get(key)
-            size = len(remote.members) + (have.members if have else 0)
-            infos[key] = e.RoomInfo(remote.name, size, have.topic if have else remote.topic)
-        top = heapq.nlargest(self.limits.list_limit, infos.values(), key=lambda r: r.members)
-        s.send(e.RoomList(tuple(top), len(infos)))
+        """The largest rooms, one page: O(page) however many rooms exist (`SizeIndex`)."""
+        infos = []
+        view = self.broker.view
+        for key, size in itertools.islice(self.index.largest(), self.limits.list_limit):
+            here, remote = self.rooms.get(key), view.room(key)
+            name = here.name if here else remote.name if remote else key
+            topic = here.topic if here else remote.topic if remote else ""
+            infos.append(e.RoomInfo(name, size, topic))
+        s.send(e.RoomList(tuple(infos), len(self.index)))
 
     def _who(self, s: Session, cmd: c.Who) -> None:
         if cmd.room is None:
@@ -361,3 +401,5 @@ class Hub:
 LINK_DOWN = "the cluster link is down; try again in a few seconds"
 
 _BEFORE_NICK = (c.Hello, c.Nick, c.Quit, c.Help, c.Ping)
+MAX_ADDRESSES = 4096
+"""Addresses whose room-creation budget is kept; past it, rested budgets are forgotten."""

@@ -1,9 +1,10 @@
 """Idle timeouts by deadline sweep: reads only stamp `last_seen`; one task checks everyone.
 
 Re-arming a timer on every read costs a heap push and a cancelled handle per read; stamping a
-float costs one attribute store. One sweep every `interval` seconds walks all clients
-(measured in docs/architecture.md: ~1 ms per 19,000 clients). A client is warned when silent
-for `warn_at` seconds and cut at `timeout`, at most `interval` late.
+float costs one attribute store. One sweep every `sweep_interval(timeout)` seconds walks all
+clients (measured in docs/architecture.md: ~1 ms per 19,000 clients) and lets each judge
+itself (`Connection.idle_check`: warned at 80% of the timeout, cut at all of it), at most one
+interval late.
 """
 
 from __future__ import annotations
@@ -14,41 +15,22 @@ from typing import Protocol
 
 
 class Watched(Protocol):
-    last_seen: float
-    warned: bool
+    def idle_check(self, now: float) -> None: ...
 
 
 def sweep_interval(timeout: float) -> float:
     return min(max(timeout / 10, 0.05), 5.0)
 
 
-def sweep(
-    clients: Iterable[Watched],
-    now: float,
-    timeout: float,
-    warn: Callable[[Watched], None],
-    cut: Callable[[Watched], None],
-) -> None:
-    """Warn clients silent for 80% of `timeout`, cut those silent for all of it."""
-    warn_after = timeout * 0.8
+def sweep(clients: Iterable[Watched], now: float) -> None:
     for client in list(clients):
-        silent = now - client.last_seen
-        if silent >= timeout:
-            cut(client)
-        elif silent >= warn_after and not client.warned:
-            client.warned = True
-            warn(client)
+        client.idle_check(now)
 
 
-async def run_sweeper(
-    clients: Callable[[], Iterable[Watched]],
-    limit: float,
-    warn: Callable[[Watched], None],
-    cut: Callable[[Watched], None],
-) -> None:
-    """Sweep `clients()` forever, cutting those silent for `limit` seconds."""
+async def run_sweeper(clients: Callable[[], Iterable[Watched]], timeout: float) -> None:
+    """Sweep `clients()` forever, every `sweep_interval(timeout)` seconds."""
     loop = asyncio.get_running_loop()
-    interval = sweep_interval(limit)
+    interval = sweep_interval(timeout)
     while True:
         await asyncio.sleep(interval)
-        sweep(clients(), loop.time(), limit, warn, cut)
+        sweep(clients(), loop.time())

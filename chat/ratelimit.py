@@ -4,6 +4,9 @@ Each line a client sends costs one token; tokens refill at `rate` per second up 
 A line that finds the bucket empty is dropped: the first such line gets a warning, and a client
 that keeps going until `burst` lines have been dropped without a pause is cut (reason `flood`).
 A line that gets through forgives the earlier drops.
+
+`charge(n)` takes `n` more tokens after the fact (a reply that weighs several lines); the bucket
+may go down to `-burst`, so a heavy reply delays the client's next lines instead of being free.
 """
 
 from __future__ import annotations
@@ -40,3 +43,13 @@ class TokenBucket:
         if self._dropped == 1:
             return Verdict.WARN
         return Verdict.CUT if self._dropped >= self.burst else Verdict.DROP
+
+    def charge(self, tokens: int, now: float) -> None:
+        """Take `tokens` more (the weight of a reply), down to at most `-burst`."""
+        current = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        self._tokens = max(-float(self.burst), current - tokens)
+
+    def rested(self, now: float) -> bool:
+        """Full again: forgetting this bucket would change nothing."""
+        return self._tokens + (now - self._stamp) * self.rate >= self.burst

@@ -12,18 +12,34 @@ from chat.outbox import Outbox
 from chat.protocol.codec import Codec
 from chat.protocol.events import Event
 from chat.protocol.text import TEXT
+from chat.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from chat.rooms import Room
 
 
 class Session(Outbox):
-    __slots__ = ("closing", "codec", "conn_id", "current", "folded", "nick", "peer", "rooms")
+    __slots__ = (
+        "closing",
+        "codec",
+        "conn_id",
+        "creating",
+        "current",
+        "folded",
+        "ip",
+        "nick",
+        "peer",
+        "rooms",
+    )
 
-    def __init__(self, conn_id: int, peer: str, max_messages: int, max_bytes: int) -> None:
+    def __init__(
+        self, conn_id: int, peer: str, max_messages: int, max_bytes: int, ip: str = ""
+    ) -> None:
         super().__init__(max_messages, max_bytes)
         self.conn_id = conn_id
         self.peer = peer
+        self.ip = ip  # the address, for limits per address (room creation)
+        self.creating: TokenBucket | None = None  # room creation budget, made on first use
         self.codec: Codec = TEXT  # until the first line says otherwise
         self.nick: str | None = None
         self.folded = ""
@@ -37,10 +53,12 @@ class Session(Outbox):
         """Encode `event` in this session's dialect and queue it."""
         self.push(self.codec.encode(event))
 
-    def full(self) -> None:
-        """The outbox refused a push: unless already closing, this is a slow consumer."""
+    def full(self, data: bytes) -> bool:
+        """A push would pass the outbox's bounds: here (no transport to write to) that makes
+        a slow consumer; the transport first tries writing (`chat.transport.Client.full`)."""
         if not self.closing:
             self.overflow()
+        return False
 
     # --- hooks for the transport (`wake` comes from Outbox) -------------------------------
     def overflow(self) -> None:

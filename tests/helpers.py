@@ -20,9 +20,10 @@ TIMEOUT = 5.0
 
 
 # Every test client comes from 127.0.0.1 and many tests send fast on purpose, so the per-IP
-# and per-client rate limits are off unless a test turns them on (tests/test_hostile.py does).
-TEST_DEFAULTS: dict[str, Any] = {"max_per_ip": 0, "msg_rate": 0.0}
-TEST_FLAGS = ("--max-per-ip", "0", "--msg-rate", "0")
+# and per-client rate limits are off unless a test turns them on (tests/test_hostile.py and
+# tests/test_attacks.py do).
+TEST_DEFAULTS: dict[str, Any] = {"max_per_ip": 0, "msg_rate": 0.0, "room_create_rate": 0.0}
+TEST_FLAGS = ("--max-per-ip", "0", "--msg-rate", "0", "--room-create-rate", "0")
 
 
 @asynccontextmanager

@@ -42,7 +42,7 @@ def login(hub: Hub, nick: str, **kw: int) -> MemorySession:
 
 
 def test_lists_are_capped_but_totals_are_not() -> None:
-    hub = Hub(Limits(list_limit=100, max_rooms_per_client=200))
+    hub = Hub(Limits(list_limit=100, max_rooms_per_client=200, room_create_rate=0))
     people = [login(hub, f"n{i}") for i in range(101)]
     asker = people[-1]
     hub.handle(asker, c.Who())

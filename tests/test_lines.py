@@ -23,8 +23,17 @@ def test_complete_line_over_limit_is_reported_and_next_line_works() -> None:
 
 def test_line_of_exactly_the_limit_is_accepted_even_with_crlf() -> None:
     s = LineSplitter(10)
-    assert s.feed(b"x" * 10 + b"\r") == []
-    assert s.feed(b"\n") == [b"x" * 10]
+    assert s.feed(b"x" * 10 + b"\r") == [b"x" * 10]  # a CR ends the line at once
+    assert s.feed(b"\n") == []  # ... and the LF of its CR LF, in the next read, is not a line
+    assert s.feed(b"y\n") == [b"y"]
+
+
+def test_a_lone_cr_ends_a_line() -> None:
+    s = LineSplitter(100)
+    assert s.feed(b"alice\r") == [b"alice"]
+    assert s.feed(b"hello\rworld\r\n\r\rend") == [b"hello", b"world", b"", b""]
+    assert s.feed(b"\n") == [b"end"]
+    assert s.buffered == 0
 
 
 def test_unterminated_long_line_is_never_buffered_past_the_limit() -> None:

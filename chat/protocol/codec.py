@@ -27,3 +27,14 @@ class Codec(Protocol):
 def is_json_hello(line: bytes) -> bool:
     """The first line picks the dialect: a JSON object means a program, anything else a human."""
     return line.lstrip().startswith(b"{")
+
+
+_JSON_STARTS = (b"[", b'"')
+_JSON_WORDS = (b"null", b"true", b"false")
+
+
+def is_json_value(line: bytes) -> bool:
+    """A line that is some JSON other than an object (`null`, `[...]`, `"bob"`): a program
+    speaking the wrong shape, not a human typing a nick."""
+    line = line.strip()
+    return line.startswith(_JSON_STARTS) or line in _JSON_WORDS

@@ -28,6 +28,7 @@ IDLE = "idle"
 SHUTDOWN = "shutdown"
 CLUSTER_DOWN = "cluster-down"
 NICK_COLLISION = "nick-collision"
+INTERNAL_ERROR = "internal-error"
 
 
 class ProtocolError(Exception):

@@ -17,7 +17,7 @@ from chat.protocol.errors import (
     UNKNOWN_COMMAND,
     ProtocolError,
 )
-from chat.protocol.sanitize import clean
+from chat.protocol.sanitize import clean, is_text
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -30,6 +30,8 @@ def _str(obj: dict[str, Any], key: str, *, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str):
         raise ProtocolError(BAD_COMMAND, f'field "{key}" must be a string')
+    if not is_text(value):
+        raise ProtocolError(BAD_UTF8, f'field "{key}" is not valid Unicode (a lone surrogate)')
     return clean(value)
 
 
@@ -61,7 +63,7 @@ _PARSE: dict[str, Callable[[dict[str, Any]], c.Command]] = {
     "who": lambda o: c.Who(_str(o, "room", required=False)),
     "quit": lambda o: c.Quit(_str(o, "reason", required=False) or ""),
     "help": lambda o: c.Help(),
-    "ping": lambda o: c.Ping(str(o.get("token", ""))[:64]),
+    "ping": lambda o: c.Ping((_str(o, "token", required=False) or "")[:64]),
 }
 
 
@@ -108,16 +110,19 @@ class JsonCodec:
         if not line.strip():
             return None
         try:
-            obj = json.loads(line)
+            # UTF-8 only: json.loads(bytes) would also accept UTF-16 and UTF-32.
+            obj = json.loads(line.decode("utf-8"))
         except UnicodeDecodeError:
             raise ProtocolError(BAD_UTF8, "line is not valid UTF-8; it was dropped") from None
-        except ValueError:
+        except (ValueError, RecursionError):  # bad JSON, a number too long, nesting too deep
             raise ProtocolError(BAD_JSON, "line is not valid JSON; it was dropped") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(kind, str):
             raise ProtocolError(BAD_JSON, 'each line must be a JSON object with a string "type"')
-        parse = _PARSE.get(obj["type"])
+        parse = _PARSE.get(kind)
         if parse is None:
-            raise ProtocolError(UNKNOWN_COMMAND, f'unknown command type "{obj["type"][:32]}"')
+            shown = json.dumps(kind[:32])  # ASCII-only: safe to echo whatever it holds
+            raise ProtocolError(UNKNOWN_COMMAND, f"unknown command type {shown}")
         return parse(obj)
 
     def encode(self, event: e.Event) -> bytes:

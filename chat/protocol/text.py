@@ -76,7 +76,7 @@ def _parse_command(text: str) -> c.Command:
         return c.Quit(rest)
     if name == "ping":
         return c.Ping(rest)
-    raise ProtocolError(UNKNOWN_COMMAND, f"unknown command /{word}; type /help")
+    raise ProtocolError(UNKNOWN_COMMAND, f"unknown command /{word[:32]}; type /help")
 
 
 def _rooms(ev: e.RoomList) -> str:
