@@ -69,8 +69,8 @@ FD_RESERVE_MIN = BACKLOG
 FD_RESERVE_SHARE = 0.05
 FD_BASE = 32
 """Descriptors a process holds besides its connections: stdio, the event loop's selector and
-self-pipe, the listeners, a NATS link, log files (a chat-server with a sidecar and NATS holds
-about 15)."""
+self-pipe, the listeners, a NATS link, log files (an idle chat-server with its sidecar holds
+15)."""
 LOG_EVERY = 1.0
 """Seconds between two log lines of the same event (refusals and timeouts come in floods)."""
 
