@@ -16,6 +16,7 @@ from chat.settings import Settings
 
 
 async def serve(settings: Settings) -> None:
+    asyncio.get_running_loop().set_exception_handler(chat_log.asyncio_exception)
     server = ChatServer(settings)
     await server.start()
     sidecar = None

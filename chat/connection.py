@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from chat.hub import LINK_DOWN
+from chat.names import fold
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.codec import is_json_hello, is_json_value
@@ -232,17 +233,18 @@ class Connection(Session):
             return
         command, nick = self.reserving
         self.reserving = None
-        if self.closing:
-            return
         try:
             if error == NICK_TAKEN:
                 self._error(NICK_TAKEN, f'nick "{nick}" is taken on another node; pick another')
             elif error is not None:
                 self._error(CLUSTER_DOWN, f"can't claim a nick: {LINK_DOWN}")
-            else:
+            elif not self.closing:
                 self._handle(command, now)
         except Exception as exc:  # the boundary, as in `process`
             self.internal_error(exc)
+        finally:
+            if error is None and self.folded != fold(nick):  # reserved, but not ours after all
+                self.hub.broker.release(fold(nick))
 
     def _admit(self, now: float) -> bool:
         """Charge one line to the token bucket; warn, drop or cut a flooder."""

@@ -139,7 +139,7 @@ class Hub:
     def nick_claimed(self, session: Session, command: c.Command) -> str | None:
         """The nick `command` would give `session`, if it is a valid and locally free one;
         the transport reserves it cluster-wide before `handle` (see chat.cluster)."""
-        if isinstance(command, c.Hello | c.Nick):
+        if (isinstance(command, c.Hello) and session.nick is None) or isinstance(command, c.Nick):
             wanted = command.nick
         elif session.nick is None and isinstance(command, c.Say):
             wanted = command.text if isinstance(session.codec, TextCodec) else ""
