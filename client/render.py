@@ -6,11 +6,12 @@ nobody's message can move the cursor or recolour this terminal.
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from typing import Any
 
-from chat.protocol.sanitize import clean
+from client.sanitize import clean
 
 Fragments = list[tuple[str, str]]
 NICK_COLOURS = (
@@ -29,22 +30,41 @@ def stamp(ts: float | None = None) -> Fragments:
     return [("class:time", time.strftime("%H:%M ", time.localtime(ts)))]
 
 
-def render(ev: dict[str, Any], current: str | None) -> Fragments | None:
-    """The line to show for an event, or None for events that only update the toolbar."""
+_NICK_CHAR = r"A-Za-z0-9_\-\[\]{}|^"
+
+
+def mentions(ev: dict[str, Any], me: str) -> bool:
+    """Does `ev` call for your attention: a room line naming `me` (as a whole nick, any case)
+    or a private message, from someone else?"""
+    kind = ev.get("type")
+    if not me or ev.get("quiet"):
+        return False
+    if kind == "private":
+        return str(ev.get("from", "")).lower() != me.lower()
+    if kind != "message" or str(ev.get("nick", "")).lower() == me.lower():
+        return False
+    word = rf"(?<![{_NICK_CHAR}]){re.escape(me)}(?![{_NICK_CHAR}])"
+    return re.search(word, str(ev.get("text", "")), re.IGNORECASE) is not None
+
+
+def render(ev: dict[str, Any], mention: bool = False) -> Fragments | None:
+    """The line to show for an event, or None for events that only update the toolbar (and
+    for `quiet` ones: the answers to a reconnect's rejoin)."""
+    if ev.get("quiet"):
+        return None
     kind = ev.get("type")
     c: dict[str, Any] = {k: clean(v) if isinstance(v, str) else v for k, v in ev.items()}
+    body = "class:mention" if mention else ""
     if kind == "message":
         out = stamp(c.get("ts"))
-        if c["room"].lower() != (current or ""):
-            out.append(("class:room", f"{c['room']} "))
         if c.get("action"):
             return [*out, ("class:action", "* "), (nick_style(c["nick"]), c["nick"]),
-                    ("class:action", f" {c['text']}")]  # fmt: skip
-        return [*out, (nick_style(c["nick"]), f"<{c['nick']}>"), ("", f" {c['text']}")]
+                    (f"class:action {body}", f" {c['text']}")]  # fmt: skip
+        return [*out, (nick_style(c["nick"]), f"<{c['nick']}>"), (body, f" {c['text']}")]
     if kind == "private":
         arrow = f"[{c['from']} -> {c['to']}]"
         text = f"* {c['from']} {c['text']}" if c.get("action") else c["text"]
-        return [*stamp(c.get("ts")), ("class:private", f"{arrow} {text}")]
+        return [*stamp(c.get("ts")), (f"class:private {body}", f"{arrow} {text}")]
     if kind == "error":
         return [*stamp(), ("class:error", f"! {c['message']} ({c['code']})")]
     if kind == "local":
@@ -68,10 +88,11 @@ def _notice(kind: Any, c: dict[str, Any]) -> str | None:
             return f"{c['by']} set the topic of {c['room']}: {c['topic']}"
         return f"topic of {c['room']}: {c['topic']}" if c["topic"] else f"{c['room']} has no topic"
     if kind == "who":
-        more = f" and {c['total'] - len(c['nicks'])} more" if c["total"] > len(c["nicks"]) else ""
-        return f"{c['room']} ({c['total']}): {', '.join(c['nicks'])}{more}"
+        nicks = sorted((clean(str(n)) for n in c["nicks"]), key=lambda n: (n.lower(), n))
+        more = f" and {c['total'] - len(nicks)} more" if c["total"] > len(nicks) else ""
+        return f"{c['room']} ({c['total']}): {', '.join(nicks)}{more}"
     if kind == "rooms":
-        listed = ", ".join(f"{r['name']} ({r['members']})" for r in c["rooms"])
+        listed = ", ".join(f"{clean(str(r['name']))} ({r['members']})" for r in c["rooms"])
         return f"{c['total']} room(s): {listed}"
     if kind == "welcome":
         return f"connected as {c['nick']}. {c['motd']}"
@@ -80,7 +101,7 @@ def _notice(kind: Any, c: dict[str, Any]) -> str | None:
     if kind == "bye":
         return f"the server closed the session: {c['reason']}"
     if kind == "help":
-        return "\n".join(c["lines"])
+        return "\n".join(clean(str(line)) for line in c["lines"])
     return None  # pong
 
 
@@ -93,7 +114,11 @@ STYLE = {
     "error": "ansired bold",
     "warn": "ansiyellow",
     "info": "ansibrightblack",
+    "mention": "ansiyellow bold",
     "toolbar": "reverse",
     "toolbar.online": "ansigreen reverse",
     "toolbar.offline": "ansired reverse",
+    "toolbar.current": "reverse bold",
+    "toolbar.unread": "ansicyan reverse",
+    "toolbar.mention": "ansiyellow reverse bold",
 }

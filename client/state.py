@@ -26,8 +26,9 @@ class State:
     nick: str
     rooms: dict[str, Room] = field(default_factory=dict)  # folded name -> room, join order
     current: str | None = None  # folded name
-    link: str = "connecting"  # connecting | online | offline
+    link: str = "connecting"  # connecting | online | offline | closed (client/lifecycle.py)
     room_names: set[str] = field(default_factory=set)  # every room seen in a /rooms list
+    affected: list[str] = field(default_factory=list)  # rooms the last quit or nick touched
 
     def room(self, name: str) -> Room:
         key = name.lower()
@@ -43,6 +44,7 @@ class State:
         """Update from one server event."""
         kind = ev.get("type")
         me = self.nick.lower()
+        self.affected = []
         if kind == "welcome":
             self.nick = ev["nick"]
             self.rooms.clear()
@@ -64,17 +66,19 @@ class State:
                 self.rooms[key].members.discard(ev["nick"])
                 self.rooms[key].count = ev["members"]
         elif kind == "quit":
-            for room in self.rooms.values():
+            for key, room in self.rooms.items():
                 if ev["nick"] in room.members:
                     room.members.discard(ev["nick"])
                     room.count = max(0, room.count - 1)
+                    self.affected.append(key)
         elif kind == "nick":
             if ev["old"].lower() == me:
                 self.nick = ev["new"]
-            for room in self.rooms.values():
+            for key, room in self.rooms.items():
                 if ev["old"] in room.members:
                     room.members.discard(ev["old"])
                     room.members.add(ev["new"])
+                    self.affected.append(key)
         elif kind == "who":
             room = self.room(ev["room"])
             room.members = {n for n in ev["nicks"] if n.lower() != me}

@@ -1,7 +1,8 @@
 """The real `chat-client` in a pseudo-terminal (pexpect), its screen emulated with pyte.
 
 While another client floods the room, a line is typed slowly: the screen shows the arrived
-messages above an intact input line, and Enter delivers it.
+messages above an intact input line, and Enter delivers it. `Terminal` and `client` are shared
+with the other tests/test_client_pty_*.py files.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pexpect
@@ -72,10 +74,40 @@ class Terminal:
             raise AssertionError("screen never matched:\n" + "\n".join(self.lines())) from None
         return self.lines()
 
+    async def shows(self, text: str, timeout: float = 10.0) -> list[str]:
+        """Wait until some line of the screen contains `text`."""
+        return await self.until(lambda ls: any(text in line for line in ls), timeout)
+
+    def count(self, text: str) -> int:
+        """Lines of the screen that contain `text`."""
+        return sum(text in line for line in self.lines())
+
+    def toolbar(self) -> str:
+        return self.lines()[-1]
+
     async def close(self) -> int:
         await asyncio.wait_for(self._pump, 10)
         self.child.wait()
         return int(self.child.exitstatus or 0)
+
+
+def client_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+    return {**env, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path), **extra}
+
+
+@asynccontextmanager
+async def client(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Terminal]:
+    """`chat-client *args` on a PTY; killed on the way out if a test left it running."""
+    term = Terminal([sys.executable, "-m", "client", *args], env or client_env(tmp_path))
+    try:
+        yield term
+    finally:
+        if term.child.isalive():
+            term.child.terminate(force=True)
+        term._pump.cancel()
 
 
 async def test_typing_while_messages_flood_in(tmp_path: Path) -> None:
