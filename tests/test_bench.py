@@ -1,11 +1,14 @@
 """chat-bench at a tiny size against a real `chat-server` process: every scenario runs, the
 numbers it reports add up (a fixed message count is delivered exactly), --compare-floor drives
-both servers, and --spawn-cluster a real nats-server with chat-server nodes. Bounded: each run
-has a subprocess timeout and chat-bench's own --timeout; all of it on 127.0.0.1.
+both servers, --spawn-cluster a real nats-server with chat-server nodes, --attack a hostile
+client beside the traffic, and budgets are judged. Behaviour only: how fast is `make perf`'s
+question. Bounded: each run has a subprocess timeout and chat-bench's own --timeout; all of it
+on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -17,11 +20,12 @@ from typing import Any
 
 import pytest
 
+from chat.bench.attacks import stuck
 from chat.bench.cluster import deal, spread
 from chat.bench.scenarios import plan_fanout
 from chat.bench.wire import JSON, TEXT
 from chat.bench.workers import Straddle
-from tests.helpers import TEST_FLAGS
+from tests.helpers import TEST_FLAGS, TextClient, running_server
 
 RUN_TIMEOUT = 60
 
@@ -67,14 +71,14 @@ def server() -> Iterator[Server]:
         srv.stop()
 
 
-def bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+def bench(tmp_path: Path, *args: str, status: int = 0) -> dict[str, Any]:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "-m", "chat.bench.cli", *args, "--workers", "2", "--timeout", "20",
          "--json", str(out)],
         capture_output=True, text=True, timeout=RUN_TIMEOUT,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == status, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc: dict[str, Any] = json.loads(out.read_text())
     assert doc["scenario"] == args[0] and doc["machine"]["cpus"]
     assert "deliveries/s" in proc.stdout or "held" in proc.stdout  # the summary table
@@ -91,7 +95,7 @@ def test_connections_are_held_and_measured(server: Server, tmp_path: Path) -> No
     run = doc["runs"]["given"][0]
     assert run["connected"] == run["held"] == 60 and run["lost"] == 0
     assert run["ramp_per_s"] > 0 and run["rss_after_kib"] > 0
-    assert 0 <= run["idle_cpu_pct"] < 100
+    assert run["idle_cpu_pct"] >= 0  # a share of CPU time: how small is make perf's business
 
 
 def test_fanout_in_flight_delivers_every_message_to_every_member(
@@ -107,7 +111,6 @@ def test_fanout_in_flight_delivers_every_message_to_every_member(
     # Every probe timed every message: 3 probes x 60 messages.
     assert run["samples"] == 3 * 60
     assert 0 < run["lat_p50_ms"] <= run["lat_p95_ms"] <= run["lat_p99_ms"] <= run["lat_max_ms"]
-    assert run["lat_max_ms"] < 20_000
 
 
 def test_fanout_at_a_fixed_rate_in_the_text_dialect(server: Server, tmp_path: Path) -> None:
@@ -213,3 +216,44 @@ def test_a_login_answered_with_an_error_is_a_failure_not_a_wait() -> None:
     assert JSON.refused(welcome + b'{"type":"who","room":"#c1"') is None
     assert TEXT.refused(b"! nick-taken: pick another\n") == "! nick-taken: pick another"
     assert TEXT.refused(b"* welcome\n[#lobby] <b> ! not an error\n") is None
+
+
+# --- attacks and budgets (make perf): that they run and judge, not how fast anything is ------
+
+TINY = ("--members", "6", "--senders", "1", "--probes", "2", "--rate", "20",
+        "--warmup", "0.2", "--duration", "1.5")  # fmt: skip
+NEVER_MISSED = ("--max-p99-ms", "60000", "--min-samples", "1", "--max-rss-growth-mib", "4096")
+
+
+@pytest.mark.parametrize("kind", ["burst", "churn", "bigline", "flood"])
+def test_an_attack_runs_beside_the_traffic_and_is_handled(tmp_path: Path, kind: str) -> None:
+    doc = bench(tmp_path, "fanout", "--spawn", "--attack", kind, *TINY, *NEVER_MISSED)
+    (run,) = doc["runs"]["chat"]
+    assert run["attack"] == kind and run["attacks"] >= 1, run
+    assert run["attacks_unexpected"] == 0, run["attack_problem"]
+    assert run["lost"] == 0 and run["samples"] > 0
+    assert doc["budgets"] and all(b["met"] for b in doc["budgets"]), doc["budgets"]
+
+
+def test_a_missed_budget_is_said_and_fails_the_run(tmp_path: Path) -> None:
+    # Too few latency samples for the p99 asked: a budget that cannot be met by any machine.
+    doc = bench(tmp_path, "fanout", "--spawn", *TINY, "--max-p99-ms", "60000",
+                "--min-samples", "1000000000", status=1)  # fmt: skip
+    missed = [b["budget"] for b in doc["budgets"] if not b["met"]]
+    assert len(missed) == 1 and missed[0].startswith("latency samples"), doc["budgets"]
+
+
+async def test_a_stuck_member_attack_sees_the_cut() -> None:
+    """`chat.bench.attacks.stuck` returns once the server has cut its never-reading member,
+    although nothing reaches the member's socket to say so."""
+    async with running_server(queue_bytes=16 * 1024, queue_messages=64) as srv:
+        attack = asyncio.ensure_future(stuck("127.0.0.1", srv.port, 1, "#lobby"))
+        sender = await TextClient.login(srv.port, "sender")  # text: no echo it would not read
+        line = "x" * 2000
+        async with asyncio.timeout(40):
+            while not attack.done():  # the kernel takes a few MB for it before the server
+                for _ in range(100):
+                    await sender.send(line)
+                await asyncio.wait([attack], timeout=0.01)
+        assert attack.result() == (True, "")
+        assert srv.stats.disconnects["slow-consumer"] == 1

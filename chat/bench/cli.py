@@ -8,6 +8,8 @@
     chat-bench fanout --spawn-cluster 2,4 --compare-single --members 1000 --inflight 50 --runs 3
     chat-bench connections --spawn-cluster 4 --members 52000 --workers 4 --concurrency 500
     chat-bench fanout --ports 7001,7002 --server-pids 11,12 --members 1000 --rate 50
+    chat-bench fanout --spawn --members 1000 --senders 1 --rate 50 --duration 10 --max-p99-ms 10
+    chat-bench fanout --spawn --attack burst --members 50 --rate 50 --duration 20 --max-p99-ms 500
 
 Against a server you started yourself, give it `--max-per-ip 0 --msg-rate 0` (all the load
 comes from one address, far faster than a person types) and `--server-pid` for RSS and CPU.
@@ -19,6 +21,16 @@ run (`--spawn-cluster 2,4`: one of each, alternated); `--compare-single` adds a 
 chat-server without NATS to the alternation and prints each cluster / single. `--ports` loads a
 cluster you started yourself. Members are spread over the nodes round-robin, senders on the
 first node and probes on the others (`chat.bench.cluster.spread`).
+
+Attacks: `--attack KIND` (fanout, rooms) runs a hostile client beside the traffic, from
+127.0.0.2, in a process of its own (`chat.bench.attacks`); a server chat-bench spawns gets the
+limits the attack runs into (`--max-per-ip 100 --msg-rate 100 ...`), so keep the members under
+100 and each sender under 100 messages/s.
+
+Budgets (`make perf`): `--max-p99-ms`, `--max-rss-growth-mib`, `--max-rss-per-conn-kib` are
+checked against the medians over the runs (a p99 also needs `--min-samples` latency samples in
+every run); with any budget, every run must also lose nothing and every attack must have been
+handled. chat-bench prints one line per budget and exits 1 if one is missed.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chat.bench import report, scenarios
+from chat.bench import attacks, report, scenarios
 from chat.bench.cluster import Cluster, spread
 from chat.bench.servers import spawn
 from chat.bench.workers import WorkerConfig
@@ -89,6 +101,22 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=60.0, help="bound on each phase, seconds")
     g.add_argument("--runs", type=int, default=1, help="runs per server (medians reported)")
     g.add_argument("--json", metavar="FILE", help="write every result to FILE as JSON")
+    g = common.add_argument_group("budgets (exit 1 when one is missed)")
+    g.add_argument("--max-p99-ms", type=float, help="latency p99 of the probes, median of runs")
+    g.add_argument(
+        "--min-samples",
+        type=int,
+        default=1000,
+        help="latency samples each run needs for --max-p99-ms to mean anything",
+    )
+    g.add_argument(
+        "--max-rss-growth-mib",
+        type=float,
+        help="growth of the server's RSS while the traffic runs (after everyone is in)",
+    )
+    g.add_argument(
+        "--max-rss-per-conn-kib", type=float, help="server RSS per connection held (connections)"
+    )
 
     p = argparse.ArgumentParser(
         prog="chat-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -127,6 +155,11 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument("--probes", type=int, default=8, help="members that time deliveries")
         t.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
         t.add_argument("--duration", type=float, default=5.0, help="measured seconds")
+        t.add_argument(
+            "--attack",
+            choices=attacks.KINDS,
+            help="a hostile client beside the traffic, from 127.0.0.2 (chat.bench.attacks)",
+        )
 
     s = sub.add_parser(
         "soak",
@@ -160,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit("--inflight needs the json dialect (text senders get no echo)")
     if args.compare_floor and args.dialect != "json":
         raise SystemExit("the floor speaks the json dialect only")
+    args.attack = getattr(args, "attack", None)
+    if args.attack and (args.compare_floor or args.spawn_cluster):
+        raise SystemExit("--attack goes with --spawn or a server you started, one process")
     args.clusters = cluster_sizes(args.spawn_cluster)
     if args.compare_single and not args.clusters:
         raise SystemExit("--compare-single needs --spawn-cluster N")
@@ -172,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     drive: Callable[..., report.Result] = {
         "connections": scenarios.run_connections,
         "soak": scenarios.run_soak,
-    }.get(args.scenario, scenarios.run_traffic)
+    }.get(args.scenario, scenarios.run_attacked if args.attack else scenarios.run_traffic)
     if args.clusters:
         kinds = ["single"] * args.compare_single + [cluster_label(n) for n in args.clusters]
     else:
@@ -209,8 +245,70 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{os.cpu_count()} cpus, load {report.machine()['loadavg']}"
     )
     print(report.table(rows, ratio_rows=list(doc["ratios"])))
+    verdicts = budgets(args, {k: v for k, v in results.items() if k != "floor"}, summary)
+    doc["budgets"] = [{"budget": text, "met": met} for text, met in verdicts]
+    for text, met in verdicts:
+        print(f"budget {'met   ' if met else 'MISSED'}  {text}")
     if args.json:
         report.write_json(args.json, doc)
+    if not all(met for _, met in verdicts):
+        sys.exit(1)
+
+
+def budgets(
+    args: argparse.Namespace,
+    runs: dict[str, list[report.Result]],
+    summary: dict[str, report.Result],
+) -> list[tuple[str, bool]]:
+    """Each budget asked for, for each server measured: (what was checked, met or not)."""
+    asked = [
+        ("lat_p99_ms", args.max_p99_ms, "p99 latency", "ms", "{:.2f}"),
+        ("rss_growth_kib", _kib(args.max_rss_growth_mib), "server RSS growth", "KiB", "{:+,.0f}"),
+        ("rss_per_conn_kib", args.max_rss_per_conn_kib, "server RSS per connection", "KiB",
+         "{:.2f}"),
+    ]  # fmt: skip
+    out: list[tuple[str, bool]] = []
+    if not any(limit is not None for _, limit, *_ in asked):
+        return out
+    for kind, results in runs.items():
+        label = f"{kind}: " if len(runs) > 1 else ""
+        for key, limit, what, unit, fmt in asked:
+            if limit is None:
+                continue
+            value = summary[kind].get(key)
+            if value is None:
+                out.append((f"{label}{what}: not measured (no --server-pid?)", False))
+                continue
+            shown = f"{label}{what} {fmt.format(value)} {unit} <= {limit:g} {unit}"
+            out.append((f"{shown} (median of {len(results)})", value <= limit))
+        if args.max_p99_ms is not None:
+            fewest = min(r.get("samples", 0) for r in results)
+            out.append(
+                (
+                    f"{label}latency samples {fewest:,} >= {args.min_samples:,} in every run",
+                    fewest >= args.min_samples,
+                )
+            )
+        lost = max(r.get("lost", 0) + r.get("failed", 0) for r in results)
+        out.append(
+            (f"{label}connections refused or lost by the load: {lost} (none allowed)", lost == 0)
+        )
+        if args.attack:
+            tried = min(r.get("attacks", 0) for r in results)
+            odd = max(r.get("attacks_unexpected", 0) for r in results)
+            problem = next((r["attack_problem"] for r in results if r.get("attack_problem")), "")
+            out.append(
+                (
+                    f"{label}{args.attack} attacks: {tried} per run at least, "
+                    f"{odd} not handled as documented {problem}".rstrip(),
+                    tried > 0 and odd == 0,
+                )
+            )
+    return out
+
+
+def _kib(mib: float | None) -> float | None:
+    return None if mib is None else mib * 1024
 
 
 def make_plan(args: argparse.Namespace) -> scenarios.Plan:
@@ -266,6 +364,8 @@ def one_run(
         target = scenarios.Target("127.0.0.1", cluster.ports, cluster.pids, cluster.nats.pid)
     else:
         extra = args.server_arg if kind in ("chat", "single") else []
+        if args.attack:  # the limits the attack is meant to run into; --server-arg still wins
+            extra = [*attacks.SERVER_FLAGS, *extra]
         server = spawn(
             "floor" if kind == "floor" else "chat", args.server_loop, len(plan.members), extra
         )
@@ -322,8 +422,11 @@ def brief(r: report.Result) -> str:
         "server_ramp_cpu_pct",
         "nats_ramp_cpu_pct",
         "rss_node_max_kib",
+        "rss_growth_kib",
         "bench_cpu_pct",
         "lost",
+        "attacks",
+        "attacks_unexpected",
     )
     text = "  ".join(
         f"{report.COLUMNS[k][0]} {report.COLUMNS[k][1].format(r[k])}" for k in keys if k in r
@@ -345,6 +448,8 @@ def describe(args: argparse.Namespace) -> str:
     )
     if args.scenario == "soak":
         who += f", {args.churn:g} churn cycles/s, {args.minutes:g} min"
+    if args.attack:
+        who += f", under a {args.attack} attack"
     load = f"{args.inflight} in flight/sender" if args.inflight else f"{args.rate:g} msgs/s in"
     count = f"{args.messages} msgs/sender" if args.messages else f"{args.duration:g}s measured"
     return f"{who}, {load}, {args.size}-char {args.dialect}, {count}, {args.workers} workers"

@@ -45,6 +45,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "rss_first_kib": ("RSS first KiB", "{:,.0f}"),
     "rss_last_kib": ("RSS last KiB", "{:,.0f}"),
     "rss_growth_pct": ("RSS growth %", "{:+.1f}"),
+    "rss_growth_kib": ("RSS growth KiB", "{:+,.0f}"),
+    "attacks": ("attacks", "{:,.0f}"),
+    "attacks_unexpected": ("attacks unhandled", "{:,.0f}"),
 }
 HIGHER_IS_BETTER = {
     "held",

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from chat.bench import procfs
+from chat.bench.attacks import Attacker
 from chat.bench.churn import Churner
 from chat.bench.cluster import deal
 from chat.bench.report import Progress, Result, percentiles
@@ -238,10 +239,13 @@ def run_traffic(
     config: WorkerConfig,
     args: Any,
     tick: Callable[[], None] | None = None,
+    connected: Callable[[], None] | None = None,
 ) -> Result:
     """fanout and rooms: connect everyone, post (rate or in-flight), count, time, report.
 
-    `tick` (if any) is called on every poll while traffic runs; it must be cheap."""
+    `tick` (if any) is called on every poll while traffic runs; it must be cheap. `connected`
+    (if any) is called once everyone is in, before traffic starts; the server's RSS growth
+    (`rss_growth_kib`) is counted from then to the end of the traffic."""
     dialect = DIALECTS[config.dialect]
     progress = Progress()
     rss0 = target.rss_kib() if target.pid else 0
@@ -251,8 +255,11 @@ def run_traffic(
         out = connect(pool, plan, args.timeout)
         if out["failed"]:
             raise SystemExit(f"{out['failed']} connections failed: {out['failures']}")
+        rss_connected = target.rss_kib() if target.pid else 0
         if target.pid:
-            out["rss_per_conn_kib"] = (target.rss_kib() - rss0) / out["connected"]
+            out["rss_per_conn_kib"] = (rss_connected - rss0) / out["connected"]
+        if connected is not None:
+            connected()
         expected = plan.expected(args.messages, dialect.echo) if args.messages else 0
         start = {"op": "start", "inflight": args.inflight, "rate": 0.0, "messages": args.messages}
         if not args.inflight:
@@ -285,6 +292,8 @@ def run_traffic(
         b_cpu = target.cpu_seconds()
         b_nats = procfs.cpu_seconds(target.nats_pid) if target.nats_pid else 0.0
         b_writes = target.write_calls()
+        if target.pid:
+            out["rss_growth_kib"] = target.rss_kib() - rss_connected
         b = pool.call({"op": "stop"}, 10)
         assert a is not None
         t1 = max(r["t"] for r in b)
@@ -354,3 +363,22 @@ def run_soak(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Res
             "rss_series": samples,
         }
     return out
+
+
+def run_attacked(target: Target, plan: Plan, config: WorkerConfig, args: Any) -> Result:
+    """fanout or rooms traffic while an attacker (`chat.bench.attacks`) hits the first server
+    from 127.0.0.2, from the moment everyone is in until the traffic ends."""
+    attacker: Attacker | None = None
+    room = sorted(plan.rooms)[0]  # where a stuck member sits: a room with traffic
+
+    def begin() -> None:
+        nonlocal attacker
+        attacker = Attacker(args.attack, target.host, target.port, room)
+
+    attacked: Result = {}
+    try:
+        out = run_traffic(target, plan, config, args, connected=begin)
+    finally:
+        if attacker is not None:
+            attacked = attacker.stop()
+    return out | attacked

@@ -1,7 +1,8 @@
 """Servers chat-bench starts itself: our `chat-server` and the reference floor, on free ports.
 
-Each is a child process on 127.0.0.1 with the per-IP cap and the line-rate limit turned off (the
-load comes from one address and posts far faster than a person), stopped with SIGTERM (SIGKILL
+Each is a child process on 127.0.0.1 with the per-IP cap, the line-rate limit and the
+room-creation rate limit turned off (the load comes from one address, posts far faster than a
+person and creates its rooms at once), stopped with SIGTERM (SIGKILL
 after a few seconds) by its own PID.
 """
 
@@ -50,7 +51,8 @@ def server_command(kind: str, port: int, loop: str, members: int, extra: list[st
     return [
         sys.executable, "-m", "chat", "--port", str(port), "--loop", loop,
         "--log-level", "warning", "--log-format", "json", "--max-per-ip", "0", "--msg-rate", "0",
-        "--max-clients", room_cap, "--max-room-members", room_cap, *extra,
+        "--room-create-rate", "0", "--max-clients", room_cap, "--max-room-members", room_cap,
+        *extra,
     ]  # fmt: skip
 
 
