@@ -52,18 +52,23 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
                 hub.stats.deliveries += room.broadcast(e.Message(room.name, nick, text, ts, action))
         case w.Joined(node, key, name, nick):
             view.joined(node, key, name, nick, now)
+            hub.resized(key)
             room = hub.rooms.get(key)
             if room is not None:
                 room.broadcast(e.Joined(room.name, nick, hub.size(key)))
         case w.Parted(node, key, nick, reason):
-            if view.parted(node, key, nick, now) and (room := hub.rooms.get(key)) is not None:
-                room.broadcast(e.Parted(room.name, nick, reason, hub.size(key)))
+            if view.parted(node, key, nick, now):
+                hub.resized(key)
+                if (room := hub.rooms.get(key)) is not None:
+                    room.broadcast(e.Parted(room.name, nick, reason, hub.size(key)))
         case w.Online(node, nick):
             view.online(node, nick, now)
         case w.Offline(node, nick, reason):
             lost(hub, [view.offline(node, nick, now)], reason)
         case w.Renamed(node, old, new):
             rooms = view.renamed(node, old, new, now)
+            for key in rooms:  # the same size, unless the new nick was there already
+                hub.resized(key)
             fanout(_members(hub, rooms), e.NickChanged(old, new))
         case w.Topic(node, key, name, text, by):
             view.set_topic(key, name, text)
@@ -79,17 +84,33 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
                 target.send(e.Private(sender, target.nick or "", text, ts, action))
                 hub.stats.deliveries += 1
         case w.State(node, first, nicks, rooms):
+            before = _rooms_of(hub, node) if first else ()
             view.extend(node, nicks, rooms, now, first=first)
+            for key in {*before, *(room[0] for room in rooms)}:
+                hub.resized(key)
         case w.Bye(node):
+            before = _rooms_of(hub, node)
             lost(hub, view.drop(node), "server shutting down")
+            for key in before:
+                hub.resized(key)
         case w.Hello(node) | w.Beat(node):
             view.touch(node, now)
 
 
 def lost(hub: Hub, gone: Iterable[Gone], reason: str) -> None:
-    """Tell local members of their rooms that these remote nicks are gone."""
+    """These remote nicks are gone (already forgotten by the view): tell the local members of
+    their rooms, and keep `/rooms` (`hub.resized`) in step."""
+    resized: set[str] = set()
     for who in gone:
+        resized.update(who.rooms)
         fanout(_members(hub, who.rooms), e.Quitted(who.nick, reason))
+    for key in resized:
+        hub.resized(key)
+
+
+def _rooms_of(hub: Hub, node: str) -> tuple[str, ...]:
+    state = hub.broker.view.nodes.get(node)
+    return tuple(state.rooms) if state is not None else ()
 
 
 def _members(hub: Hub, keys: Iterable[str]) -> dict[Session, None]:
