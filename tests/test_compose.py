@@ -1,17 +1,20 @@
 """docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs here).
 
-First the file itself: every service built from the Dockerfile runs a real entry point whose
-real parser accepts its flags, the nats service is the official image with JetStream on, every
-node finds NATS by its service name, published ports land on the ports the commands listen on,
-health checks ask the right port, restart policies are set. Then the topology itself, as local
-processes on loopback and free ports: nats-server, both nodes and the stats sidecar, each
-started from the command read in the file (only addresses, ports and the store swapped), and
-two clients on different nodes chat through it.
+First the files themselves: every service built from the Dockerfile runs a real entry point
+whose real parser accepts its flags, the nats service is the official image with JetStream on,
+every node finds NATS by its service name, published ports land on the ports the commands
+listen on (the stats API on the host's loopback only), health checks ask the right port,
+restart policies and a `nofile` limit are set; the image installs its dependencies in a layer
+of their own, exposes the port its command serves and checks its health. Then the topology
+itself, as local processes on loopback and free ports: nats-server, both nodes and the stats
+sidecar, each started from the command read in the file (only addresses, ports and the store
+swapped), and two clients on different nodes chat through it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -25,9 +28,10 @@ from urllib.parse import SplitResult, urlsplit
 import httpx
 import yaml
 
+from chat.bench.cluster import nats_server_binary
+from chat.bench.procfs import free_port
 from chat.settings import Settings
 from tests.helpers import TIMEOUT, JsonClient, ServerProcess, TextClient
-from tests.natsd import free_port, nats_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 Service = dict[str, Any]
@@ -77,13 +81,19 @@ def swap(args: Sequence[str], values: Mapping[str, str]) -> list[str]:
 
 
 def published(svc: Service) -> list[tuple[int, int]]:
-    """(host port, container port) for each entry of `ports` ("HOST:CONTAINER" strings)."""
-    pairs = []
+    """(host port, container port) for each entry of `ports` ("[IP:]HOST:CONTAINER")."""
+    return [(host, container) for _, host, container in published_on(svc)]
+
+
+def published_on(svc: Service) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) for each entry of `ports`; the address is
+    "0.0.0.0" (every interface) when the entry names none."""
+    out = []
     for entry in svc.get("ports", []):
         assert isinstance(entry, str), f"quote port mappings (YAML reads 1:2 as a number): {entry}"
-        host, container = entry.split(":")
-        pairs.append((int(host), int(container)))
-    return pairs
+        *address, host, container = entry.split(":")
+        out.append((address[0] if address else "0.0.0.0", int(host), int(container)))
+    return out
 
 
 def health_url(svc: Service) -> SplitResult:
@@ -136,8 +146,8 @@ def test_every_built_service_runs_a_real_entry_point_with_accepted_flags() -> No
         assert svc["build"] == "." and svc["image"] == IMAGE, f"{name}: one image for all"
         program = svc["command"][0]
         assert program in scripts, f"{name}: {program} is not an entry point"
-        flags_of(svc)  # SystemExit on a flag the program does not accept
-        assert svc["environment"]["CHAT_LOG_FORMAT"] == "json"
+        flags = flags_of(svc)  # SystemExit on a flag the program does not accept
+        assert flags["log_format"] == "json", f"{name}: logs as JSON lines, whatever its prefix"
 
 
 def test_nats_is_the_official_image_with_jetstream_and_a_volume() -> None:
@@ -187,9 +197,28 @@ def test_the_stats_service_reads_nats_and_publishes_8080() -> None:
     nats = urlsplit(flags["nats"])
     assert (nats.scheme, nats.hostname, nats.port) == ("nats", nats_name, NATS_CLIENT_PORT)
     assert published(svc) == [(8080, flags["port"])]
+    # No authentication on the stats API: the host's loopback only, never every interface.
+    assert published_on(svc) == [("127.0.0.1", 8080, flags["port"])]
     url = health_url(svc)
     assert (url.hostname, url.port, url.path) == ("127.0.0.1", flags["port"], "/health")
     assert svc["depends_on"][nats_name]["condition"] == "service_healthy"
+
+
+def test_chat_services_may_hold_many_connections() -> None:
+    """Every connection is a file descriptor: the chat services get a `nofile` limit above
+    what one process holds (about 19,000 here), not Docker's default."""
+    for name, svc in services().items():
+        if "build" not in svc:
+            continue
+        nofile = svc["ulimits"]["nofile"]
+        assert 20_000 <= nofile["soft"] <= nofile["hard"], f"{name}: {nofile}"
+
+
+def test_only_the_chat_ports_are_published_beyond_this_machine() -> None:
+    for name, svc in services().items():
+        for address, host, _ in published_on(svc):
+            if address != "127.0.0.1":
+                assert svc["command"][0] == "chat-server", f"{name}: {host} on {address}"
 
 
 def test_every_service_has_a_health_check_a_restart_policy_and_a_graceful_stop() -> None:
@@ -200,20 +229,60 @@ def test_every_service_has_a_health_check_a_restart_policy_and_a_graceful_stop()
         assert svc["stop_signal"] == "SIGTERM" and svc["stop_grace_period"], name
 
 
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", dockerfile())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0], line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
 def test_the_dockerfile_is_slim_non_root_and_installs_uvloop_and_the_sidecar() -> None:
-    text = (ROOT / "Dockerfile").read_text()
+    text = dockerfile()
     assert re.search(r"^FROM python:3\.1[1-9]-slim$", text, re.M)
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users and users[-1] not in ("root", "0")
-    install = re.search(r"^RUN pip install '\.\[(.+)\]'$", text, re.M)
+    install = re.search(r"^RUN pip install --no-deps '\.\[(.+)\]'$", text, re.M)
     assert install and {"speed", "stats"} <= set(install.group(1).split(","))
-    assert '"chat-server"' in text.splitlines()[-1]  # CMD
     # `pip install .` puts every console script on PATH; the packages they import are copied.
     copied = set(re.findall(r"^COPY (\w+) \./\1$", text, re.M))
     for svc in services().values():
         if "build" in svc:
             package = entry_points()[svc["command"][0]].split(".")[0]
             assert package in copied, f"{package} is not copied into the image"
+
+
+def test_the_dependencies_are_a_layer_of_their_own() -> None:
+    """Only pyproject.toml is copied before the dependencies are installed, so a change to the
+    code reuses that layer; the code is installed after, without its dependencies."""
+    steps = instructions()
+    deps = next(i for i, (op, arg) in enumerate(steps) if op == "RUN" and "pip install -r" in arg)
+    copies = [arg for op, arg in steps[:deps] if op == "COPY"]
+    assert copies == ["pyproject.toml ./"], copies
+    # The requirements come from pyproject.toml: the core and the extras the image needs.
+    assert all(x in steps[deps][1] for x in ("['dependencies']", "['speed']", "['stats']"))
+    code = [i for i, (op, arg) in enumerate(steps) if op == "COPY" and arg.startswith("chat ")]
+    assert code and code[0] > deps
+
+
+def test_the_image_exposes_and_checks_what_its_command_serves() -> None:
+    steps = dict(instructions())  # one CMD, one EXPOSE, one HEALTHCHECK
+    cmd = json.loads(steps["CMD"])
+    assert cmd[0] == "chat-server"
+    flags = chat_server_flags(cmd[1:], {})
+    assert steps["EXPOSE"].split() == [str(flags["port"])]  # the chat port, and only it
+    check = steps["HEALTHCHECK"]
+    assert "--interval=" in check and "--timeout=" in check
+    url = urlsplit(re.findall(r"http://[^\s'\"]+", check)[0])
+    assert flags["stats_port"] and flags["stats_host"] == "127.0.0.1"
+    assert (url.hostname, url.port, url.path) == ("127.0.0.1", flags["stats_port"], "/health")
 
 
 # --- the topology as local processes ---------------------------------------------------------
@@ -244,7 +313,7 @@ async def run_health_check(svc: Service, port: int) -> None:
 
 
 async def until_stats(
-    http: httpx.AsyncClient, ok: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    http: httpx.AsyncClient, ok: Callable[[dict[str, Any]], bool], timeout: float = 30.0
 ) -> dict[str, Any]:
     """Poll /stats until `ok(body)`, bounded by `timeout`; nodes report about once a second.
 
