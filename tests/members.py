@@ -4,7 +4,9 @@ They log in (JSON dialect) from 127.0.0.1, join ROOM, print `ready`, and wait fo
 stdin. Then member 0 speaks `COUNT` numbered messages at a steady pace while every member reads
 as fast as it can (and pings, as a listening client does). When every member has the last
 message, or was cut, or `DEADLINE` passes, the process prints one JSON line:
-`{"members": [{"nick", "got": [numbers in arrival order], "cut": reason or null}, ...]}`.
+`{"members": [{"nick", "got": [numbers in arrival order], "cut": reason or null}, ...],
+"latency_ms": {"p50", "p99", "max"}}` (send to receipt, CLOCK_MONOTONIC is system-wide: for
+the record, never judged by a test).
 
 Running them in their own process means the attack, driven by the test's process, cannot
 slow their reading: what they lose is what the server made them lose.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from typing import Any
 
 COUNT = 80
@@ -40,7 +43,9 @@ async def member(port: int, room: str, nick: str) -> tuple[asyncio.StreamReader,
             return reader, writer
 
 
-async def listen(reader: asyncio.StreamReader, writer: Any, result: dict[str, Any]) -> None:
+async def listen(
+    reader: asyncio.StreamReader, result: dict[str, Any], latencies: list[float]
+) -> None:
     got: list[int] = result["got"]
     while True:
         line = await reader.readline()
@@ -50,7 +55,9 @@ async def listen(reader: asyncio.StreamReader, writer: Any, result: dict[str, An
         ev = json.loads(line)
         kind = ev["type"]
         if kind == "message" and ev["nick"] == "m0" and ev["text"].startswith("seq "):
-            got.append(int(ev["text"].split()[1]))
+            _, seq, sent = ev["text"].split()
+            got.append(int(seq))
+            latencies.append(time.monotonic() - float(sent))
             if got[-1] == COUNT - 1:
                 return
         elif kind in ("bye", "error") and ev.get("code", "bye") in ("slow-consumer", "bye"):
@@ -69,19 +76,25 @@ async def main(port: int, room: str, n: int) -> None:
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)  # "go"
+    latencies: list[float] = []
     listeners = [
-        asyncio.create_task(listen(r, w, res)) for (r, w), res in zip(conns, results, strict=True)
+        asyncio.create_task(listen(r, res, latencies))
+        for (r, _), res in zip(conns, results, strict=True)
     ]
     pingers = [asyncio.create_task(ping(w)) for _, w in conns]
     speaker = conns[0][1]
     for seq in range(COUNT):
-        speaker.write(json.dumps({"type": "say", "room": room, "text": f"seq {seq}"}).encode())
+        text = f"seq {seq} {time.monotonic()}"
+        speaker.write(json.dumps({"type": "say", "room": room, "text": text}).encode())
         speaker.write(b"\n")
         await asyncio.sleep(PACE)  # a steady pace, not a wait for an event
     await asyncio.wait(listeners, timeout=DEADLINE)
     for task in [*listeners, *pingers]:
         task.cancel()
-    print(json.dumps({"members": results}), flush=True)
+    latencies.sort()
+    ms = [x * 1000 for x in latencies] or [0.0]
+    summary = {"p50": ms[len(ms) // 2], "p99": ms[int(len(ms) * 0.99)], "max": ms[-1]}
+    print(json.dumps({"members": results, "latency_ms": summary}), flush=True)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,11 @@ class Guard:
         assert self.members.stdout is not None
         line = await asyncio.wait_for(self.members.stdout.readline(), 90)
         result = json.loads(line)
+        lat = result["latency_ms"]
+        print(
+            f"\n[members] {len(result['members'])} x {COUNT} messages, latency p50"
+            f" {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms max {lat['max']:.1f} ms (not judged)"
+        )
         for m in result["members"]:
             assert m["cut"] is None, f"{m['nick']} was cut: {m['cut']}"
             assert m["got"] == list(range(COUNT)), f"{m['nick']} lost messages"
