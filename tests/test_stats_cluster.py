@@ -333,7 +333,7 @@ def test_chat_stats_settings_flags_and_environment(capsys: pytest.CaptureFixture
         StatsSettings.from_args([], environ={})
     assert exit_info.value.code == 2
     assert "--nats" in capsys.readouterr().err
-    env = {"CHAT_NATS": "nats://a:4222, nats://b:4222", "CHAT_STALE_AFTER": "2.5"}
+    env = {"CHAT_STATS_NATS": "nats://a:4222, nats://b:4222", "CHAT_STATS_STALE_AFTER": "2.5"}
     settings = StatsSettings.from_args(["--port", "0"], environ=env)
     assert settings.urls == ["nats://a:4222", "nats://b:4222"]
     assert (settings.port, settings.stale_after, settings.host) == (0, 2.5, "127.0.0.1")
@@ -345,7 +345,7 @@ def test_chat_stats_settings_flags_and_environment(capsys: pytest.CaptureFixture
     help_text = capsys.readouterr().out
     for flag in ("--nats", "--host", "--port", "--stale-after", "--log-level", "--log-format"):
         assert flag in help_text
-    assert "CHAT_STALE_AFTER" in help_text and "8080" in help_text
+    assert "CHAT_STATS_STALE_AFTER" in help_text and "8080" in help_text
     assert redact("nats://user:pw@host:4222") == "nats://host:4222"
     assert redact("tls://host:4222") == "tls://host:4222"
 
