@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Callable
 from typing import Any
 
-from client.connection import Connection, Unreachable
+from client.connection import Connection, Fatal, Unreachable
 from tests.helpers import JsonClient, TextClient, running_server
 
 Event = dict[str, Any]
@@ -127,3 +128,124 @@ async def test_lines_past_the_offline_queue_are_refused_with_a_notice() -> None:
     results = [conn.send({"type": "say", "text": str(i)}) for i in range(101)]
     assert results == [True] * 100 + [False]
     assert inbox.events[-1]["level"] == "error" and "not sent" in inbox.events[-1]["text"]
+
+
+async def test_quit_twice_in_a_row_is_harmless() -> None:
+    """The prompt's /quit and the UI's clean-up both quit: the second must be a no-op (it
+    used to find the writer cleared under it: AttributeError)."""
+    async with running_server() as srv:
+        conn, _, task = await start(srv.port, "bob")
+        await conn.quit("once")
+        await conn.quit("twice")
+        await asyncio.wait_for(task, 5)
+        assert conn.state.link == "closed"
+        assert conn.send({"type": "say", "room": "#lobby", "text": "late"}) is False
+
+
+async def test_quit_while_waiting_to_reconnect_ends_at_once() -> None:
+    async with running_server() as srv:
+        conn, inbox, task = await start(srv.port, "bob", backoff=(30.0, 30.0))
+    await inbox.wait(lambda ev: ev.get("type") == "local" and "link lost" in ev["text"])
+    assert conn.next_try is not None  # waiting ~15-30 s
+    await conn.quit()
+    await asyncio.wait_for(task, 2)
+
+
+async def test_a_lost_link_is_one_event_however_many_attempts() -> None:
+    waits = 0
+    fifth = asyncio.Event()
+
+    def rng() -> float:  # called once per wait before a try: counts them
+        nonlocal waits
+        waits += 1
+        if waits == 5:
+            fifth.set()
+        return 0.0
+
+    async with running_server() as srv:
+        conn, inbox, task = await start(srv.port, "bob", backoff=(0.01, 0.02), rng=rng)
+        before = len(inbox.events)
+    await asyncio.wait_for(fifth.wait(), 5)  # four refused tries later
+    locals_ = [ev for ev in inbox.events[before:] if ev["type"] == "local"]
+    assert len(locals_) == 1 and "link lost" in locals_[0]["text"], locals_
+    assert conn.attempt >= 4
+    await conn.quit()
+    await asyncio.wait_for(task, 5)
+
+
+async def fake_server(
+    answer: Callable[[Event], list[Event]],
+) -> tuple[asyncio.Server, int]:
+    """A server that answers each JSON line with `answer(line)`."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* welcome to chat! pick a nick:\n")
+        while line := await reader.readline():
+            for ev in answer(json.loads(line)):
+                writer.write(json.dumps(ev).encode() + b"\n")
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_bad_version_is_fatal() -> None:
+    def answer(cmd: Event) -> list[Event]:
+        return [{"type": "error", "code": "bad-version", "message": "version 2 only"}]
+
+    server, port = await fake_server(answer)
+    conn = Connection("127.0.0.1", port, "bob", Inbox())
+    try:
+        await asyncio.wait_for(conn.run(), 5)
+    except Fatal as err:
+        assert "version 2 only" in str(err)
+    else:
+        raise AssertionError("no Fatal")
+    finally:
+        server.close()
+    assert conn.state.link == "closed"
+
+
+async def test_a_malformed_event_is_ignored_with_a_warning() -> None:
+    def answer(cmd: Event) -> list[Event]:
+        if cmd["type"] == "hello":
+            return [
+                {"type": "welcome", "nick": cmd["nick"], "version": 1, "motd": ""},
+                {"type": "join", "room": "#lobby"},  # no nick, no members
+                {"type": "nick", "old": 5},
+                {"type": "pong", "token": "after"},
+            ]
+        return []
+
+    server, port = await fake_server(answer)
+    try:
+        inbox = Inbox()
+        conn = Connection("127.0.0.1", port, "bob", inbox)
+        task = asyncio.create_task(conn.run())
+        await inbox.wait(kind("pong", token="after"))
+        warnings = [ev for ev in inbox.events if ev["type"] == "local"]
+        assert len(warnings) == 2 and all("malformed" in ev["text"] for ev in warnings)
+        await conn.quit()
+        await asyncio.wait_for(task, 5)
+    finally:
+        server.close()
+
+
+async def test_a_reconnect_parts_the_default_room_if_it_had_been_left_quietly() -> None:
+    async with running_server() as first:
+        port = first.port
+        conn, inbox, task = await start(port, "bob", backoff=(0.05, 0.2))
+        conn.send({"type": "join", "room": "#py"})
+        conn.send({"type": "part", "room": "#lobby"})
+        await inbox.wait(kind("part", room="#lobby", nick="bob"))
+    await inbox.wait(lambda ev: ev.get("type") == "local" and "link lost" in ev["text"])
+    async with running_server(port=port) as second:
+        watcher = await JsonClient.login(second.port, "watcher")
+        before = len(inbox.events)
+        await inbox.wait(kind("part", room="#lobby", nick="bob"))
+        await watcher.event("part", lambda ev: ev["nick"] == "bob")
+        assert set(conn.state.rooms) == {"#py"} and conn.state.current == "#py"
+        loud = [ev for ev in inbox.events[before:] if not ev.get("quiet")]
+        assert [ev["type"] for ev in loud] == ["local"], loud  # "back after ..." only
+        await conn.quit()
+        await asyncio.wait_for(task, 5)
