@@ -12,7 +12,14 @@ EXTRAS ?=
 comma  := ,
 RUN_STAMP := $(VENV)/.installed-run$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 DEV_STAMP := $(VENV)/.installed-dev
-TYPED  := chat $(wildcard client)
+TYPED  := chat $(wildcard client) tests bench
+# Test files left out of `mypy --strict` until their owners fix their type errors (a file that
+# imports one of them is left out with it): tests/members.py (an unannotated list),
+# tests/test_client_pty.py (an unused type: ignore), tests/test_stats_cluster.py (`nats.NATS`).
+# Take a name out of this list once mypy passes on it.
+UNTYPED := members test_attacks test_client_pty.* test_stats_cluster
+EMPTY  :=
+MYPY_EXCLUDE := $(if $(strip $(UNTYPED)),--exclude '^tests/($(subst $(EMPTY) $(EMPTY),|,$(strip $(UNTYPED))))\.py$$')
 
 .PHONY: run test lint typecheck pytest perf venv venv-run venv-dev clean
 
@@ -32,17 +39,19 @@ venv:
 # Each target below checks the venv first, then installs in a sub-make, so a venv that was
 # just re-created (without its stamps) is filled again.
 venv-run: venv
-	@$(MAKE) --no-print-directory $(RUN_STAMP)
+	@$(MAKE) -s --no-print-directory $(RUN_STAMP)
 
 venv-dev: venv
-	@$(MAKE) --no-print-directory $(DEV_STAMP)
+	@$(MAKE) -s --no-print-directory $(DEV_STAMP)
 
 $(RUN_STAMP): pyproject.toml
+	@echo "installing chat$(if $(EXTRAS),[$(EXTRAS)]) into $(VENV)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.$(if $(EXTRAS),[$(EXTRAS)])'
 	touch $@
 
 $(DEV_STAMP): pyproject.toml
+	@echo "installing chat[dev] into $(VENV)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run  # dev holds everything the server needs
@@ -55,7 +64,7 @@ lint: venv-dev
 	$(BIN)/ruff format --check chat tests bench $(wildcard client)
 
 typecheck: venv-dev
-	$(BIN)/mypy --strict $(TYPED)
+	$(BIN)/mypy --strict $(TYPED) $(MYPY_EXCLUDE)
 
 pytest: venv-dev
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -96,7 +96,7 @@ class Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        transport.write(GREETING)
+        self.transport.write(GREETING)
 
     def data_received(self, data: bytes) -> None:
         lines = (self.partial + data).split(b"\n")

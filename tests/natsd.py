@@ -16,8 +16,9 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from chat.bench.cluster import READY, nats_server_binary
-from chat.bench.procfs import free_port
+from chat.bench.cluster import READY
+from chat.bench.cluster import nats_server_binary as nats_server_binary  # re-exported
+from chat.bench.procfs import free_port as free_port  # re-exported
 
 START_TIMEOUT = 15.0
 

@@ -15,6 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.core.result import Err
 
 from chat.sidecar.embed import running_sidecar
 from tests.helpers import JsonClient, TextClient, running_server
@@ -57,6 +58,8 @@ def fuzz(schema_doc: dict[str, Any], base_url: str) -> dict[str, set[int]]:
     schema = schemathesis.openapi.from_dict(schema_doc)
     statuses: dict[str, set[int]] = {}
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()  # the schema itself is broken
         operation = result.ok()
         statuses[f"{operation.method.upper()} {operation.path}"] = check_operation(
             operation, base_url
