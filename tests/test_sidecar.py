@@ -315,10 +315,11 @@ async def test_without_stats_port_the_sidecar_is_not_started() -> None:
 
 
 class Near:
-    """Equal to a float within 5 s of `value` (a wall-clock timestamp)."""
+    """Equal to a float within a minute of `value` (a wall-clock timestamp): the right clock
+    and unit, however slowly a busy machine ran the test in between."""
 
     def __init__(self, value: float) -> None:
         self.value = value
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, float) and abs(other - self.value) < 5
+        return isinstance(other, float) and abs(other - self.value) < 60
