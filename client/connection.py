@@ -99,6 +99,11 @@ class Connection:
         self._bye = ""  # the reason the server gave for closing, if it gave one
 
     @property
+    def rejoining(self) -> bool:
+        """Between a reconnect's welcome and the end of the rejoin."""
+        return self._rejoin.active
+
+    @property
     def tls(self) -> bool:
         return self.ssl_context is not None
 

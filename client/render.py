@@ -96,8 +96,8 @@ def _notice(kind: Any, c: dict[str, Any]) -> str | None:
         return f"{c['total']} room(s): {listed}"
     if kind == "welcome":
         return f"connected as {c['nick']}. {c['motd']}"
-    if kind == "notice":
-        return str(c["text"])
+    if kind == "notice":  # "#x is now your current room": the window switch says it
+        return None if c.get("code") == "current-room" else str(c["text"])
     if kind == "bye":
         return f"the server closed the session: {c['reason']}"
     if kind == "help":

@@ -43,7 +43,7 @@ def toolbar(conn: Connection, windows: Windows, now: float) -> Fragments:
     if conn.tls:
         out.append(("class:toolbar.online", "tls "))
     out.append(("class:toolbar", f" {state.nick or '?'} "))
-    room = state.current_room
+    room = state.rooms.get(windows.shown or "") if conn.rejoining else state.current_room
     if room is not None:
         count = f" ({room.count})" if conn.life.phase is Phase.ONLINE else ""
         out.append(("class:toolbar", f" {room.name}{count} "))

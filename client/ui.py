@@ -57,7 +57,7 @@ CHAT = ("message", "private")
 class ChatUI:
     def __init__(self, conn: Connection, *, bell: bool = True, history: History | None = None):
         self.conn, self.state = conn, conn.state
-        self.windows = Windows()
+        self.windows = Windows(hold=lambda: conn.rejoining)
         self.bell = bell
         self.quit_reason = ""
         self.input = Buffer(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,10 +50,11 @@ class Window:
 
 
 class Windows:
-    def __init__(self) -> None:
+    def __init__(self, hold: Callable[[], bool] = lambda: False) -> None:
         self.status = Window("status")
         self.rooms: dict[str, Window] = {}  # folded room name -> window, in join order
         self.shown: str | None = None  # the room window last on screen
+        self.hold = hold  # true while a rejoin rebuilds the state: the screen stays put
 
     def open(self, name: str) -> Window:
         key = name.lower()
@@ -75,9 +76,9 @@ class Windows:
         return self.rooms.get(key, self.status)
 
     def current(self, state: State) -> Window:
-        """The window on screen: the current room's. While there is no current room (during a
-        rejoin, the state is rebuilt from nothing), the one that was on screen stays."""
-        if state.current in self.rooms:
+        """The window on screen: the current room's. While a rejoin rebuilds the state (no
+        current room, then each rejoined room in turn), the one that was on screen stays."""
+        if state.current in self.rooms and not self.hold():
             self.shown = state.current
         return self.get(None)
 
@@ -109,10 +110,12 @@ class Windows:
 
 
 def route(ev: dict[str, Any], state: State) -> list[str | None]:
-    """The windows (folded room names; None: the current one) an event's line goes to."""
+    """The windows (folded room names; None: the one on screen) an event's line goes to."""
     kind = ev.get("type")
     room = ev.get("room")
-    if kind in ("message", "join", "part", "topic", "who") and isinstance(room, str):
+    if (kind == "topic" and ev.get("by") is None) or kind == "who":
+        return [state.current]  # an answer to what you asked (or to your join): where you are
+    if kind in ("message", "join", "part", "topic") and isinstance(room, str):
         key = room.lower()
         return [key] if key in state.rooms else [state.current]
     if kind in ("quit", "nick") and state.affected:

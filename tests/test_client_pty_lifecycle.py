@@ -170,6 +170,9 @@ async def test_a_reconnect_is_one_line_down_one_line_back_and_attempts_in_the_to
             await term.until(lambda ls: "online" in ls[-1] and "#lobby (1)" in ls[-1])
             term.child.send("/join #py\r")
             await term.until(lambda ls: "#py (1)" in ls[-1])
+            alice = await JsonClient.login(port, "alice")
+            await alice.send_json(type="say", room="#lobby", text="while you read #py")
+            await term.until(lambda ls: "1:#lobby+1 " in ls[-1])
             await first.shutdown()
             # Three failed attempts later: still one line, the attempts in the toolbar, and no
             # member count (it would be stale).
@@ -181,6 +184,7 @@ async def test_a_reconnect_is_one_line_down_one_line_back_and_attempts_in_the_to
                 lines = await term.shows("back after", 15)
                 await term.until(lambda ls: "online" in ls[-1] and "#py (1)" in ls[-1])
                 lines = term.lines()
+                assert "1:#lobby+1 " in lines[-1]  # the rejoin neither switched nor read it
                 assert term.count("back after") == 1 and term.count("link lost") == 1, lines
                 assert "rejoining #lobby, #py" in next(x for x in lines if "back after" in x)
                 assert term.count("bob joined #py") == 1, lines  # the rejoin is not shown
