@@ -91,7 +91,8 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
         self._fatal: str | None = None
         self._tried: set[str] = set()  # nicks refused in this registration (folded)
-        self._fallbacks = 0
+        self._fallbacks = 0  # automatic nick_ tries in this registration
+        self._retries = 0  # cluster-down answers in this registration
         self._typed = False  # the nick being tried was typed at the prompt (no fallbacks)
         self._rejoin = Rejoin()
         self._warned_offline = False
@@ -235,7 +236,7 @@ class Connection:
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         """One connection's life; returns why it ended."""
         self._writer = writer
-        self._tried, self._fallbacks, self._bye = set(), 0, ""
+        self._tried, self._fallbacks, self._retries, self._bye = set(), 0, 0, ""
         if self.wanted_nick:
             self._hello(writer, self.wanted_nick)
         else:
@@ -296,9 +297,9 @@ class Connection:
         elif kind == "error" and code == "cluster-down":
             # A cluster node cut off from the others can't promise a nick: ask again, later
             # and later (the same backoff as reconnecting).
-            self._fallbacks += 1
+            self._retries += 1
             base, cap = self.backoff
-            delay = min(cap, base * 2 ** (self._fallbacks - 1))
+            delay = min(cap, base * 2 ** (self._retries - 1))
             self.on_event(local(f"{message}; asking again in {delay:.1f}s"))
             hello = {"type": "hello", "version": PROTOCOL_VERSION, "nick": self.state.nick}
             asyncio.get_running_loop().call_later(delay, self._again, writer, hello)
