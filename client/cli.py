@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from client.connection import Connection, Fatal, Unreachable
+from client.connection import Connection
+from client.errors import Fatal, Unreachable
 
 KEYS = """keys: Enter send, Tab complete, Up/Down and Ctrl-R history, Alt-1..9 or Ctrl-N/Ctrl-P
 windows, PageUp/PageDown scroll, Ctrl-D or Ctrl-C quit. Type /help inside for the commands."""

@@ -22,20 +22,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
-import socket
 import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from client.errors import Fatal, Unreachable, why
 from client.lifecycle import Lifecycle, Phase
 from client.nicks import MAX_FALLBACKS, RULE, fallback
 from client.rejoin import Rejoin
+from client.render import duration
 from client.state import State
 
+__all__ = ["Connection", "Event", "Fatal", "Unreachable", "local"]
 Event = dict[str, Any]
 PROTOCOL_VERSION = 1
 MAX_PENDING = 100
@@ -45,14 +46,6 @@ KEEPALIVE = 60.0
 CONNECT_TIMEOUT = 10.0
 LINE_LIMIT = 1 << 20
 """Longest server line read (a /rooms reply with 100 long topics is ~35 KB)."""
-
-
-class Unreachable(Exception):
-    """The first connection failed: there is no session to keep alive."""
-
-
-class Fatal(Exception):
-    """The server refused this client for good (it speaks another protocol version)."""
 
 
 def local(text: str, level: str = "info") -> Event:
@@ -371,30 +364,3 @@ class Connection:
         while True:
             await asyncio.sleep(KEEPALIVE)
             self._write(writer, {"type": "ping"})
-
-
-def duration(seconds: float) -> str:
-    """12s, 3m05s, 2h10m."""
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def why(err: BaseException) -> str:
-    """An OSError as a short lower-case phrase (never `unknown error -2`)."""
-    if isinstance(err, TimeoutError):
-        return "timed out"
-    if isinstance(err, socket.gaierror):
-        return f"unknown host ({(err.strerror or str(err)).lower()})"
-    if isinstance(err, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({err.verify_message}); --tls-ca names a CA to trust"
-    if isinstance(err, ssl.SSLError):
-        return f"TLS failed ({err.reason or err})"
-    if isinstance(err, OSError) and err.errno:
-        return os.strerror(err.errno).lower()
-    if isinstance(err, ConnectionRefusedError):  # asyncio's "Connect call failed" has no errno
-        return "connection refused"
-    return str(err) or type(err).__name__

@@ -26,6 +26,16 @@ def nick_style(nick: str) -> str:
     return NICK_COLOURS[zlib.crc32(nick.lower().encode()) % len(NICK_COLOURS)]
 
 
+def duration(seconds: float) -> str:
+    """12s, 3m05s, 2h10m."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 def stamp(ts: float | None = None) -> Fragments:
     return [("class:time", time.strftime("%H:%M ", time.localtime(ts)))]
 

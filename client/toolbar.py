@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from client.connection import Connection, duration
+from client.connection import Connection
 from client.lifecycle import Phase
-from client.render import Fragments
+from client.render import Fragments, duration
 from client.windows import Windows
 
 
