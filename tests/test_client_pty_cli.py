@@ -3,8 +3,11 @@ unknown host is one readable line, --help tells the truth, --version, and a priv
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
+
+import trustme
 
 from tests.helpers import JsonClient, running_server
 from tests.test_client_pty import client
@@ -99,3 +102,25 @@ async def test_no_history_writes_nothing(tmp_path: Path) -> None:
             term.child.sendcontrol("c")
             assert await term.close() == 0
     assert not (tmp_path / "chat").exists()
+
+
+async def test_an_untrusted_tls_server_and_a_missing_ca_file_are_one_line(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    cert.private_key_pem.write_to_path(key)
+    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    async with running_server(tls_cert=str(chain), tls_key=str(key), tls_port=0) as srv:
+        args = ("--nick", "bob", "--tls", "--port", str(srv.tls_port))
+        async with client(tmp_path, *args) as term:  # the system store does not know this CA
+            assert await term.close() == 1
+        raw = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", term.raw.decode())  # cursor shown again
+        lines = raw.strip().splitlines()  # one line, wider than the screen
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"chat-client: cannot reach 127.0.0.1:{srv.tls_port}: TLS ")
+        assert "not trusted" in lines[0] and "--tls-ca" in lines[0]
+    missing = str(tmp_path / "nope.pem")
+    async with client(tmp_path, "--nick", "bob", "--tls-ca", missing) as term:
+        assert await term.close() == 2
+    expected = f"chat-client: --tls-ca {missing}: No such file or directory"
+    assert "".join(shown(term.lines())) == expected  # one line, wrapped by the screen
