@@ -195,3 +195,24 @@ async def test_a_reconnect_is_one_line_down_one_line_back_and_attempts_in_the_to
                 await term.shows("<watcher> welcome back")
                 term.child.sendcontrol("d")
                 assert await term.close() == 0
+
+
+async def test_a_server_of_another_protocol_version_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    async def other_version(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        refusal = {"type": "error", "code": "bad-version", "message": "this server speaks 2"}
+        writer.write(json.dumps(refusal).encode() + b"\n")
+        await reader.read()  # until the client hangs up
+
+    server = await asyncio.start_server(other_version, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with client(tmp_path, "--nick", "bob", "--port", str(port)) as term:
+            assert await term.close() == 2
+            assert b"Traceback" not in term.raw
+            tail = term.raw.decode(errors="replace").rstrip().splitlines()[-1]
+            assert tail.endswith(
+                "chat-client: the server refused this client: this server speaks 2"
+            )
+    finally:
+        server.close()
