@@ -128,8 +128,8 @@ class Connection:
         """The user's answer to `needs_nick` (or a `/nick` while registering)."""
         self.wanted_nick = nick
         self._typed = True
+        self.needs_nick = False  # answered; if the link is down, the next hello says it
         if self.life.phase is Phase.REGISTERING and self._writer is not None:
-            self.needs_nick = False
             self._hello(self._writer, nick)
 
     async def quit(self, reason: str = "") -> None:
@@ -231,6 +231,7 @@ class Connection:
         self._writer = writer
         self._tried, self._fallbacks, self._retries, self._bye = set(), 0, 0, ""
         if self.wanted_nick:
+            self.needs_nick = False
             self._hello(writer, self.wanted_nick)
         else:
             self._ask_nick(f"pick a nick ({RULE})")
