@@ -153,7 +153,7 @@ class Connection:
         while not self.life.done:
             try:
                 opened = await self._open()
-            except (OSError, TimeoutError) as err:
+            except (OSError, TimeoutError, ValueError) as err:  # ValueError: a bad host name
                 if first:
                     self._move(Phase.CLOSED)
                     raise Unreachable(f"cannot reach {self.host}:{self.port}: {why(err)}") from None
@@ -196,8 +196,7 @@ class Connection:
         closed.cancel()
         if not opening.done():
             opening.cancel()
-            with contextlib.suppress(BaseException):
-                await opening
+            await asyncio.wait({opening})  # let it finish cancelling; its outcome is moot
             return None
         reader, writer = opening.result()
         if not self._move(Phase.REGISTERING):

@@ -211,7 +211,8 @@ class ChatUI:
 async def run_ui(conn: Connection, *, bell: bool = True, history: History | None = None) -> None:
     """Connect; once connected, run the UI until /quit, Ctrl-D, Ctrl-C, SIGTERM or SIGHUP.
     Raises what `conn.run()` raises: `Unreachable` before the UI starts, `Fatal` after."""
-    ui = ChatUI(conn, bell=bell, history=history)
+    early: list[Event] = []  # events before the UI exists (there are none, so far)
+    conn.on_event = early.append
     link = asyncio.create_task(conn.run())
     opened = asyncio.create_task(conn.opened.wait())
     await asyncio.wait({link, opened}, return_when=asyncio.FIRST_COMPLETED)
@@ -219,6 +220,9 @@ async def run_ui(conn: Connection, *, bell: bool = True, history: History | None
     if link.done():  # the first connection failed: no UI, one clear line (from the CLI)
         link.result()
         return
+    ui = ChatUI(conn, bell=bell, history=history)  # the terminal is touched from here on
+    for ev in early:
+        ui.on_event(ev)
     link.add_done_callback(lambda _: ui.stop())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):

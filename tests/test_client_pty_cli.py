@@ -34,6 +34,10 @@ async def test_an_unknown_host_is_one_readable_line_and_exit_1(tmp_path: Path) -
             "chat-client: cannot reach nosuchhost.invalid:7000: unknown host"
         )
         assert "unknown error" not in lines[0].lower()
+    async with client(tmp_path, "--nick", "bob", "--host", "a..b") as term:  # not even a name
+        assert await term.close() == 1
+    assert b"Traceback" not in term.raw
+    assert "".join(shown(term.lines())).startswith("chat-client: cannot reach a..b:7000: ")
 
 
 async def test_help_matches_reality_and_version(tmp_path: Path) -> None:
