@@ -154,11 +154,17 @@ async def stuck(host: str, port: int, n: int, room: str) -> tuple[bool, str]:
         if room.lower() != "#lobby":
             lines.append({"type": "join", "room": room})
         sock.send(b"".join(json.dumps(x).encode() + b"\n" for x in lines))
-        # It never reads, and a server that cuts it may leave the socket to the kernel with
-        # a closed window, so nothing tells this end: the watcher /msg's it until the nick is
-        # gone (`no-such-nick`), after it was there once (a `private` echo).
+        # It reads its login (up to the member list of its room), then never again.
+        loop = asyncio.get_running_loop()
+        got = b""
+        while b'"type":"who","room":' + json.dumps(room).encode() not in got:
+            chunk = await loop.sock_recv(sock, 4096)
+            if not chunk:
+                return False, f"stuck: closed during login: {got[-200:]!r}"
+            got += chunk
+        # A server that cuts it may leave the socket to the kernel with a closed window, so
+        # nothing tells this end: the watcher /msg's it until the nick is gone.
         ask = json.dumps({"type": "msg", "to": nick, "text": "?"}).encode() + b"\n"
-        seen = False
         while True:
             writer.write(ask)
             line = await reader.readline()
@@ -166,9 +172,7 @@ async def stuck(host: str, port: int, n: int, room: str) -> tuple[bool, str]:
                 if not line:
                     return False, "stuck: the watcher was disconnected"
                 line = await reader.readline()
-            if b'"private"' in line:
-                seen = True
-            elif seen:
+            if b'"no-such-nick"' in line:
                 return True, ""
             await asyncio.sleep(0.1)  # the watcher's pace
     finally:
