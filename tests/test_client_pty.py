@@ -22,7 +22,7 @@ from tests.helpers import JsonClient, ServerProcess
 COLS, ROWS = 100, 30
 
 
-class Screen(pyte.Screen):  # type: ignore[misc]
+class Screen(pyte.Screen):
     """A pyte screen that answers the terminal's queries (cursor position), as a terminal does."""
 
     def __init__(self, columns: int, lines: int) -> None:
