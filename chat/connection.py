@@ -34,8 +34,9 @@ rate limit per `REPLY_UNIT` bytes (`/rooms`, `/who` on a big room).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -102,6 +103,19 @@ Reservation = tuple[c.Command, str]
 """A command waiting for its nick to be reserved cluster-wide: (command, nick)."""
 
 
+class Dialect(Protocol):
+    """A dialect with per-connection state (IRC: `chat.ircstate`), chosen by the listener.
+    Without one, the first line picks a stateless codec (text or JSON)."""
+
+    def decode(self, line: bytes) -> Iterable[c.Command]:
+        """One line as core commands, handled one at a time as they are produced."""
+        ...
+
+    def reply(self, event: e.Event) -> bytes:
+        """`event` as this client should get it (b"": nothing)."""
+        ...
+
+
 class Connection(Session):
     __slots__ = (
         "_lines",
@@ -110,6 +124,7 @@ class Connection(Session):
         "_splitter",
         "bucket",
         "closed",
+        "dialect",
         "hub",
         "last_seen",
         "policy",
@@ -130,6 +145,7 @@ class Connection(Session):
         self.closed = False
         self.reserving: Reservation | None = None
         self.bucket: TokenBucket | None = None
+        self.dialect: Dialect | None = None
         self._splitter = LineSplitter(policy.max_line)
         self._lines: list[Line] = []
         self._next = 0
@@ -199,18 +215,26 @@ class Connection(Session):
             return
         assert isinstance(line, bytes)
         try:
-            command = self._decode(line)
+            if self.dialect is None:
+                command = self._decode(line)
+                if command is not None:
+                    self._command(command, now)
+                return
+            for command in self.dialect.decode(line):
+                if self.closing or not self._command(command, now):
+                    return
         except ProtocolError as err:
             self.hub.error(self, err)
-            return
-        if command is None:
-            return
+
+    def _command(self, command: c.Command, now: float) -> bool:
+        """Handle one command, or park it for a nick reservation (False: stop there)."""
         if self.hub.broker.clustered:
             nick = self.hub.nick_claimed(self, command)
             if nick is not None:
                 self.reserving = (command, nick)  # the transport reserves it, then `reserved`
-                return
+                return False
         self._handle(command, now)
+        return True
 
     def _decode(self, line: bytes) -> c.Command | None:
         if self.nick is None:  # the first line picks the dialect
@@ -267,9 +291,10 @@ class Connection(Session):
     # --- output --------------------------------------------------------------------------------
     def send(self, event: e.Event) -> None:
         """Encode `event` in this connection's dialect and queue it (a reply: it is weighed)."""
-        data = self.codec.encode(event)
-        self._reply_bytes += len(data)
-        self.push(data)
+        data = self.codec.encode(event) if self.dialect is None else self.dialect.reply(event)
+        if data:
+            self._reply_bytes += len(data)
+            self.push(data)
 
     # --- ending --------------------------------------------------------------------------------
     def end(self, reason: str, last: e.Event | None = None, grace: float = CLOSE_GRACE) -> None:
@@ -281,7 +306,7 @@ class Connection(Session):
         self.reason = reason
         self.seal()
         if last is not None:
-            data = self.codec.encode(last)
+            data = self.codec.encode(last) if self.dialect is None else self.dialect.reply(last)
             self._chunks.append(data)
             self.nbytes += len(data)
         self.ended(grace)

@@ -278,6 +278,7 @@ class Hub:
                 BAD_COMMAND, f"topics are at most {self.limits.max_topic} characters"
             )
         room.topic = cmd.text
+        room.topic_by, room.topic_at = s.nick or "", self.clock()
         room.broadcast(e.TopicIs(room.name, room.topic, s.nick))
         node = self.broker.node
         self.broker.publish(w.Topic(node, room.folded, room.name, cmd.text, s.nick or ""))
@@ -372,14 +373,14 @@ class Hub:
             if found is None:
                 raise ProtocolError(NO_SUCH_NICK, f'nobody is called "{cmd.to}"')
             _, nick = found
-            note = w.Private(self.broker.node, folded, s.nick or "", cmd.text, now, False)
+            note = w.Private(self.broker.node, folded, s.nick or "", cmd.text, now, cmd.action)
             if not self.broker.publish(note):
                 raise ProtocolError(CLUSTER_DOWN, f"{nick} is on another node: {LINK_DOWN}")
             self.stats.messages_received += 1
             if s.codec.echo:
-                s.send(e.Private(s.nick or "", nick, cmd.text, now))
+                s.send(e.Private(s.nick or "", nick, cmd.text, now, cmd.action))
             return
-        event = e.Private(s.nick or "", target.nick or "", cmd.text, now)
+        event = e.Private(s.nick or "", target.nick or "", cmd.text, now, cmd.action)
         self.stats.messages_received += 1
         self.stats.deliveries += fanout(
             [target, s] if s.codec.echo and target is not s else [target], event

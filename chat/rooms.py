@@ -11,12 +11,24 @@ from chat.session import Session
 
 
 class Room:
-    __slots__ = ("folded", "groups", "last_activity", "messages", "name", "size", "topic")
+    __slots__ = (
+        "folded",
+        "groups",
+        "last_activity",
+        "messages",
+        "name",
+        "size",
+        "topic",
+        "topic_at",
+        "topic_by",
+    )
 
     def __init__(self, name: str, folded: str) -> None:
         self.name = name
         self.folded = folded
         self.topic = ""
+        self.topic_by = ""  # who set it here, and when (IRC's 333); empty when unknown
+        self.topic_at = 0.0
         # One insertion-ordered set of sessions per codec: fan-out encodes once per group.
         self.groups: dict[Codec, dict[Session, None]] = {}
         self.size = 0

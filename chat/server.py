@@ -10,20 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl
 from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
 import structlog
 
-from chat import idle, tls
+from chat import idle, ircstate, tls
 from chat.cluster.broker import Broker, InProcess
 from chat.connection import Policy
 from chat.flusher import Flusher
 from chat.hub import Hub, Limits
 from chat.protocol import events as e
 from chat.protocol.errors import SERVER_FULL, TOO_MANY_CONNECTIONS
-from chat.settings import Settings
+from chat.settings import Settings, version
 from chat.stats import Stats
 from chat.transport import Client
 
@@ -73,6 +74,8 @@ class ChatServer:
         self.flusher: Flusher
         self.port = 0
         self.tls_port = 0
+        self.irc_port = 0
+        self.irc_tls_port = 0
 
     @property
     def stats(self) -> Stats:
@@ -87,20 +90,52 @@ class ChatServer:
             plain = await loop.create_server(lambda: Client(self), s.host, s.port, backlog=BACKLOG)
             self._servers.append(plain)
             self.port = plain.sockets[0].getsockname()[1]
-        if s.tls_cert:
-            context = tls.server_context(s.tls_cert, s.tls_key)
+        context = tls.server_context(s.tls_cert, s.tls_key) if s.tls_cert else None
+        if context is not None:
             secure = await loop.create_server(
                 lambda: Client(self, context), s.host, s.tls_port, backlog=BACKLOG
             )
             self._servers.append(secure)
             self.tls_port = secure.sockets[0].getsockname()[1]
+        if s.irc:
+            await self._start_irc(context)
         if not self._servers:
             raise OSError("nothing to serve: --no-plain needs --tls-cert")
         self._accepting = True
         self._sweeper = asyncio.create_task(
             idle.run_sweeper(self.clients.values, s.idle_timeout), name="idle-sweeper"
         )
-        log.info("server.started", host=s.host, port=self.port, tls_port=self.tls_port)
+        log.info(
+            "server.started",
+            host=s.host,
+            port=self.port,
+            tls_port=self.tls_port,
+            irc_port=self.irc_port,
+            irc_tls_port=self.irc_tls_port,
+        )
+
+    async def _start_irc(self, context: ssl.SSLContext | None) -> None:
+        """The IRC listeners: the same clients, with an IRC state attached (`chat.ircstate`)."""
+        s, loop = self.settings, self.loop
+        info = ircstate.server_info(self.hub.limits, version(), self.stats.started)
+
+        def irc_client(tls_context: ssl.SSLContext | None) -> Client:
+            client = Client(self, tls_context)
+            ircstate.attach(client, info)
+            return client
+
+        if s.plain:
+            irc = await loop.create_server(
+                lambda: irc_client(None), s.host, s.irc_port, backlog=BACKLOG
+            )
+            self._servers.append(irc)
+            self.irc_port = irc.sockets[0].getsockname()[1]
+        if context is not None:
+            secure = await loop.create_server(
+                lambda: irc_client(context), s.host, s.irc_tls_port, backlog=BACKLOG
+            )
+            self._servers.append(secure)
+            self.irc_tls_port = secure.sockets[0].getsockname()[1]
 
     # --- the table of clients --------------------------------------------------------------
     def admit(self, client: Client) -> tuple[str, str] | None:

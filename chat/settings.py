@@ -84,6 +84,16 @@ class Settings:
         7443, "TLS listener port, when --tls-cert is set (0 picks a free one)", lo=0, hi=65535
     )
     plain: bool = _opt(True, "serve plain TCP on --port (--no-plain: TLS only)")
+    irc: bool = _opt(False, "also speak IRC, on --irc-port (and --irc-tls-port with --tls-cert)")
+    irc_port: int = _opt(
+        6667, "IRC listener port, when --irc is set (0 picks a free one)", lo=0, hi=65535
+    )
+    irc_tls_port: int = _opt(
+        6697,
+        "IRC over TLS listener port, when --irc and --tls-cert are set (0 picks a free one)",
+        lo=0,
+        hi=65535,
+    )
     log_level: str = _opt("info", "log level", ["debug", "info", "warning", "error"])
     log_format: str = _opt(
         "auto", "log format (auto: pretty on a TTY, else JSON)", ["auto", "json", "pretty"]

@@ -76,6 +76,7 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
             room = hub.rooms.get(key)
             if room is not None:
                 room.topic = text
+                room.topic_by, room.topic_at = by, hub.clock()
                 room.broadcast(e.TopicIs(room.name, text, by))
         case w.Private(node, to, sender, text, ts, action):
             view.touch(node, now)

@@ -36,10 +36,11 @@ class Me:
 
 @dataclass(frozen=True, slots=True)
 class Msg:
-    """A private message to one nick."""
+    """A private message to one nick (`action`: a /me, as IRC's CTCP ACTION sends it)."""
 
     to: str
     text: str
+    action: bool = False
 
 
 @dataclass(frozen=True, slots=True)
