@@ -58,7 +58,8 @@ class Limits:
     max_topic: int = 300
     list_limit: int = 100  # names in a /who reply, rooms in a /rooms reply
     room_create_rate: float = 0.5  # new rooms per second per client (0: no limit) ...
-    room_create_burst: int = 10  # ... in bursts of this many; an address gets 4x both
+    room_create_burst: int = 10  # ... in bursts of this many; an address gets 4x both ...
+    room_create_per_address: bool = True  # ... unless per-address limits are off (a NAT)
 
 
 class Hub:
@@ -291,13 +292,16 @@ class Hub:
         now = self.monotonic()
         if s.creating is None:
             s.creating = TokenBucket(limits.room_create_rate, limits.room_create_burst, now)
-        by_ip = self._creating.get(s.ip)
-        if by_ip is None:
-            if len(self._creating) >= MAX_ADDRESSES:
-                self._creating = {ip: b for ip, b in self._creating.items() if not b.rested(now)}
-            rate, burst = limits.room_create_rate * 4, limits.room_create_burst * 4
-            by_ip = self._creating[s.ip] = TokenBucket(rate, burst, now)
-        if s.creating.take(now) is not Verdict.OK or by_ip.take(now) is not Verdict.OK:
+        ok = s.creating.take(now) is Verdict.OK
+        if ok and limits.room_create_per_address:
+            by_ip = self._creating.get(s.ip)
+            if by_ip is None:
+                if len(self._creating) >= MAX_ADDRESSES:
+                    self._creating = {a: b for a, b in self._creating.items() if not b.rested(now)}
+                rate, burst = limits.room_create_rate * 4, limits.room_create_burst * 4
+                by_ip = self._creating[s.ip] = TokenBucket(rate, burst, now)
+            ok = by_ip.take(now) is Verdict.OK
+        if not ok:
             every = 1 / limits.room_create_rate
             raise ProtocolError(
                 RATE_LIMITED,
@@ -336,7 +340,7 @@ class Hub:
 
     def _members(self, key: str) -> e.Members:
         room, remote = self.rooms.get(key), self.broker.view.room(key)
-        here = itertools.chain.from_iterable(room.groups.values()) if room else ()
+        here = room.order if room else ()
         nicks = itertools.chain(
             (m.nick or "" for m in here), remote.members.values() if remote else ()
         )

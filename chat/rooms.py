@@ -17,6 +17,7 @@ class Room:
         "last_activity",
         "messages",
         "name",
+        "order",
         "size",
         "topic",
         "topic_at",
@@ -31,6 +32,7 @@ class Room:
         self.topic_at = 0.0
         # One insertion-ordered set of sessions per codec: fan-out encodes once per group.
         self.groups: dict[Codec, dict[Session, None]] = {}
+        self.order: dict[Session, None] = {}  # every member, in join order (for /who)
         self.size = 0
         self.messages = 0
         self.last_activity = 0.0
@@ -44,6 +46,7 @@ class Room:
 
     def add(self, session: Session) -> None:
         self.groups.setdefault(session.codec, {})[session] = None
+        self.order[session] = None
         self.size += 1
 
     def remove(self, session: Session) -> None:
@@ -51,10 +54,11 @@ class Room:
         del group[session]
         if not group:
             del self.groups[session.codec]
+        del self.order[session]
         self.size -= 1
 
     def members(self) -> list[Session]:
-        return [s for group in self.groups.values() for s in group]
+        return list(self.order)
 
     def broadcast(self, event: Event, sender: Session | None = None) -> int:
         """Queue `event` for every member; `sender` is skipped by dialects without echo.

@@ -48,6 +48,7 @@ class ChatServer:
                 max_room_members=s.max_room_members,
                 room_create_rate=s.room_create_rate,
                 room_create_burst=s.room_create_burst,
+                room_create_per_address=s.max_per_ip > 0,
             ),
             broker=self.broker,
         )

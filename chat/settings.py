@@ -68,7 +68,7 @@ class Settings:
     room_create_rate: float = _opt(
         0.5,
         "new rooms per second one client may create, sustained; one address may create 4x"
-        " as many (0: no limit)",
+        " as many unless --max-per-ip is 0 (0: no limit)",
         lo=0,
     )
     room_create_burst: int = _opt(

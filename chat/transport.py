@@ -130,7 +130,8 @@ class Client(Connection, asyncio.Protocol):
                 raw, self, context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as err:
-            log.info("client.tls_failed", conn_id=self.conn_id, peer=self.peer, error=str(err))
+            error = f"{type(err).__name__}: {err}".rstrip(": ")
+            log.info("client.tls_failed", conn_id=self.conn_id, peer=self.peer, error=error)
             self.reason = self.reason or "tls-failed"
             secure = None
         if secure is None or self.closing:  # failed, or cut (idle, shutdown) meanwhile
