@@ -113,7 +113,7 @@ class IrcState:
         self.user: str | None = None
         self.realname = ""
         self.away = ""
-        self.command = ""  # the IRC command being answered ...
+        self.command = "*"  # the IRC command being answered ...
         self.target = ""  # ... and the channel or nick it is about right now
 
     @property
@@ -126,11 +126,18 @@ class IrcState:
 
     # --- input --------------------------------------------------------------------------------
     def decode(self, data: bytes) -> Iterator[c.Command]:
-        """One line: replies queued here, core commands yielded one at a time."""
+        """One line: replies queued here, core commands yielded one at a time. Afterwards
+        the context is `*` again (a rate-limit error between lines is about no command)."""
+        try:
+            yield from self._decode(data)
+        except ProtocolError as err:
+            self.conn.hub.error(self.conn, err)
+        self.command, self.target = "*", ""
+
+    def _decode(self, data: bytes) -> Iterator[c.Command]:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            self.command = "*"
             raise ProtocolError(BAD_UTF8, "line is not valid UTF-8; it was dropped") from None
         msg = parse(text)
         if msg is None:
@@ -335,8 +342,11 @@ class IrcState:
         if isinstance(event, e.Error):
             if self.command == "NOTICE" and event.code not in r.CLOSING:
                 return ""  # never an automatic reply to a NOTICE
-            exists = fold(self.target) in hub.rooms or hub.broker.view.room(fold(self.target))
-            return r.error(nick, event.code, event.message, self.command, self.target, bool(exists))
+            target = self.target
+            if self.command == "NICK" and event.code in r.ROOM_ERRORS:  # joining the default
+                target = hub.limits.default_room
+            exists = fold(target) in hub.rooms or hub.broker.view.room(fold(target))
+            return r.error(nick, event.code, event.message, self.command, target, bool(exists))
         if isinstance(event, e.Notice):
             if event.code == "idle-warning":
                 return line("PING", SERVER, source="")  # a live client answers PONG

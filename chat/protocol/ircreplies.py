@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from chat.protocol.errors import (
     BAD_NICK,
     BAD_ROOM,
+    BAD_UTF8,
     FLOOD,
     IDLE,
     INTERNAL_ERROR,
@@ -23,6 +24,7 @@ from chat.protocol.errors import (
     NOT_IN_ROOM,
     NOT_REGISTERED,
     ROOM_FULL,
+    ROOM_LIMIT,
     SERVER_FULL,
     SHUTDOWN,
     SLOW_CONSUMER,
@@ -45,6 +47,8 @@ CLOSING = frozenset(
     }
 )
 """Error codes sent just before the server closes the connection: `ERROR :...`."""
+ROOM_ERRORS = frozenset({BAD_ROOM, ROOM_FULL, ROOM_LIMIT, TOO_MANY_ROOMS})
+"""Errors about a room (after registration: about the default room)."""
 USER_MODES = "i"
 CHANNEL_MODES = "bn"
 
@@ -173,5 +177,5 @@ def error(nick: str, code: str, message: str, command: str, target: str, exists:
         return line("451", nick, "You have not registered")
     if code == LINE_TOO_LONG:
         return line("417", nick, "Input line was too long")
-    fail_code = code.upper().replace("-", "_")
+    fail_code = "INVALID_UTF8" if code == BAD_UTF8 else code.upper().replace("-", "_")
     return line("FAIL", command or "*", fail_code, message)
