@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chat.names import fold
@@ -60,10 +60,7 @@ def _who(state: IrcState, msg: IrcMessage) -> None:
     if what.startswith("#"):
         room, remote = hub.rooms.get(key), hub.broker.view.room(key)
         name = room.name if room else remote.name if remote else what
-        here: Iterator[Session] = (
-            itertools.chain.from_iterable(room.groups.values()) if room else iter(())
-        )
-        local = ((s.nick or "", s) for s in here)
+        local = ((s.nick or "", s) for s in (room.order if room else ()))
         others = ((n, None) for n in (remote.members.values() if remote else ()))
         for nick, session in itertools.islice(
             itertools.chain(local, others), hub.limits.list_limit

@@ -190,12 +190,9 @@ class IrcState:
         conn = self.conn
         if codec is conn.codec:
             return
-        rooms = list(conn.rooms.values())
-        for room in rooms:
-            room.remove(conn)
-        conn.codec = codec
-        for room in rooms:
-            room.add(conn)
+        old, conn.codec = conn.codec, codec
+        for room in conn.rooms.values():
+            room.regroup(conn, old)
 
     def _nick(self, msg: IrcMessage) -> Iterator[c.Command]:
         if not msg.params or not msg.params[0]:

@@ -57,6 +57,14 @@ class Room:
         del self.order[session]
         self.size -= 1
 
+    def regroup(self, session: Session, old: Codec) -> None:
+        """`session`'s codec changed from `old` (IRC capabilities): same place in join order."""
+        group = self.groups[old]
+        del group[session]
+        if not group:
+            del self.groups[old]
+        self.groups.setdefault(session.codec, {})[session] = None
+
     def members(self) -> list[Session]:
         return list(self.order)
 

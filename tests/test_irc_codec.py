@@ -116,6 +116,7 @@ def test_cap_change_after_registration_regroups_in_rooms() -> None:
     assert conn in room.groups[codec_for(False, False)]
     assert run(conn, "CAP REQ :echo-message\r\n") == ":chat.server CAP alice ACK echo-message\r\n"
     assert conn.codec is codec_for(False, True)
+    assert room.members() == [conn]
     assert conn in room and codec_for(False, False) not in room.groups
     assert run(conn, "PRIVMSG #lobby :me too\r\n").endswith("PRIVMSG #lobby :me too\r\n")
     hub.disconnect(conn, "quit")  # leaves from the right group
