@@ -5,20 +5,22 @@
 #   bench/ab.sh /tmp/old . 3                                 # 3 pairs, old then new each time
 #   LOOP=asyncio bench/ab.sh /tmp/old . 3 --members 500      # other loop / extra chat-bench args
 #
-# Each run starts a fresh chat-server (PYTHONPATH=<tree>) on a random free-ish loopback port,
+# Each run starts a fresh chat-server from <tree> on a random free-ish loopback port,
 # drives `chat-bench fanout --inflight` against it, and prints deliveries/s and server CPU.
 # Quote the median of the pairs; this machine is noisy.
 set -euo pipefail
 old=$1 new=$2 runs=${3:-3}
 shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/.."
-py=.venv/bin/python
+py=$PWD/.venv/bin/python
 for i in $(seq 1 "$runs"); do
   for side in old new; do
     tree=$old; [ "$side" = new ] && tree=$new
     port=$(( 20000 + RANDOM % 20000 ))
-    PYTHONPATH=$tree $py -m chat --port "$port" --log-level warning --max-per-ip 0 --msg-rate 0 \
-      --max-clients 20000 --loop "${LOOP:-auto}" 2>/dev/null &
+    # Run from the tree itself: `python -m` puts the working directory first on sys.path, so
+    # PYTHONPATH alone would still import this checkout's `chat`.
+    (cd "$tree" && exec "$py" -m chat --port "$port" --log-level warning --max-per-ip 0 \
+      --msg-rate 0 --max-clients 20000 --loop "${LOOP:-auto}" 2>/dev/null) &
     pid=$!
     for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     out=$(mktemp)
