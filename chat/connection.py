@@ -296,6 +296,13 @@ class Connection(Session):
             self._reply_bytes += len(data)
             self.push(data)
 
+    def refusal(self, code: str, message: str) -> bytes:
+        """The one line refusing a connection at the door (`server-full`, ...): text, as no
+        dialect is known yet, unless the listener chose one (IRC: `ERROR :...`)."""
+        if self.dialect is None:
+            return f"! {code}: {message}\n".encode()
+        return self.dialect.reply(e.Error(code, message))
+
     # --- ending --------------------------------------------------------------------------------
     def end(self, reason: str, last: e.Event | None = None, grace: float = CLOSE_GRACE) -> None:
         """Stop this client: what is queued plus `last` is still sent, then the transport

@@ -150,7 +150,7 @@ class Client(Connection, asyncio.Protocol):
             transport.abort()  # nothing readable to say before a handshake; or too many waits
             return
         self.server.refused.add(self)
-        transport.write(f"! {code}: {message}; try again later\n".encode())
+        transport.write(self.refusal(code, f"{message}; try again later"))
         transport.write_eof()
         self._abort = self.server.loop.call_later(REFUSAL_GRACE, transport.abort)
 

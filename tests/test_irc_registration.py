@@ -195,3 +195,13 @@ async def test_tls_listener(tmp_path: object) -> None:
         await client.register("secure")
         await client.expect("366")
         await client.close()
+
+
+async def test_refused_at_the_door_with_error() -> None:
+    async with running_server(irc=True, irc_port=0, max_clients=1) as srv:
+        first = await IrcClient.login(srv.irc_port, "first")
+        second = await IrcClient.connect(srv.irc_port)
+        lines = await second.closed()
+        assert [m.command for m in lines] == ["ERROR"]
+        assert "full" in lines[0].params[0]
+        await asyncio.gather(first.close(), second.close())
