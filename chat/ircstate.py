@@ -236,8 +236,10 @@ class IrcState:
             self.push(line("PONG", SERVER, msg.params[0]))
         return iter(())
 
-    def _pong(self, msg: IrcMessage) -> Iterator[c.Command]:
-        return iter(())  # any complete line is activity: that was its whole purpose
+    def _ignore(self, msg: IrcMessage) -> Iterator[c.Command]:
+        """PONG: any complete line is activity, which was its whole purpose. TAGMSG: client
+        tags (typing notifications, reactions) have no way through the core; dropped."""
+        return iter(())
 
     def _quit(self, msg: IrcMessage) -> Iterator[c.Command]:
         yield c.Quit(clean(strip_formatting(msg.params[0]))[:300] if msg.params else "")
@@ -358,7 +360,8 @@ _HANDLERS = {
     "USER": IrcState._user,
     "PASS": IrcState._pass,
     "PING": IrcState._ping,
-    "PONG": IrcState._pong,
+    "PONG": IrcState._ignore,
+    "TAGMSG": IrcState._ignore,
     "QUIT": IrcState._quit,
     "PRIVMSG": IrcState._privmsg,
     "NOTICE": IrcState._privmsg,

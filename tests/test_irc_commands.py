@@ -258,6 +258,9 @@ async def test_message_tags_and_echo_message(server: ChatServer) -> None:
         assert msg.params == ["#lobby", "tagged hello"]
         assert msg.tags is not None and set(msg.tags) == {"time"}  # client tags not relayed
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", msg.tags["time"])
+    await echo.raw("@+typing=active TAGMSG #lobby")  # dropped, without a 421
+    await echo.send("PING", "tagmsg")
+    assert (await echo.message()).params == ["chat.server", "tagmsg"]
     plain_msg = await plain.expect("PRIVMSG")
     assert plain_msg.tags is None
     await plain.send("PRIVMSG", "#lobby", "no echo for me")

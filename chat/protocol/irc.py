@@ -227,7 +227,7 @@ def encode_common(event: e.Event, nick: str) -> str:
             + "".join(rows)
             + line("323", nick, "End of /LIST")
         )
-    return line("NOTICE", nick, str(event))  # pragma: no cover - every event is listed
+    return ""  # an event IRC has no form for is not sent (never a Python repr)
 
 
 @functools.cache
