@@ -4,6 +4,8 @@ capability set (the same bytes object in every member's outbox)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chat import ircstate
 from chat.connection import Connection, Policy
@@ -144,3 +146,56 @@ def test_names_split_into_lines_of_512_bytes() -> None:
     rows = [row for row in out if " 353 " in row]
     assert len(rows) > 1 and all(len(row) + 2 <= MAX_LINE for row in rows)
     assert [n for row in rows for n in row.split(" :", 1)[1].split()] == list(nicks)
+
+
+COMMANDS = [
+    "PRIVMSG",
+    "NOTICE",
+    "JOIN",
+    "PART",
+    "TOPIC",
+    "NAMES",
+    "WHO",
+    "WHOIS",
+    "MODE",
+    "NICK",
+    "USER",
+    "CAP",
+    "AWAY",
+    "LIST",
+    "PING",
+    "ISON",
+    "USERHOST",
+    "TAGMSG",
+    "QUIT",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=80),
+            st.builds(
+                lambda cmd, params: f"{cmd} {params}".encode(errors="surrogatepass"),
+                st.sampled_from(COMMANDS),
+                st.text(max_size=60),
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_hostile_lines_never_reach_the_internal_error_boundary(lines: list[bytes]) -> None:
+    hub = Hub()
+    other = irc(hub, 1, "other", "server-time echo-message")
+    conn = Conn(hub, Policy(msg_rate=0), 2, "peer", "10.0.0.2")
+    ircstate.attach(conn, INFO)
+    conn.start(0.0)
+    for data in [b"NICK fuzz\r\nUSER f 0 * :f", *lines]:
+        conn.receive_data(data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\r\n", 0.0)
+        while conn.process(0.0):
+            pass
+    assert hub.stats.errors["internal-error"] == 0
+    for session in (conn, other):  # whatever was queued is whole lines
+        out = session.take() if len(session) else b""
+        assert out == b"" or out.endswith(b"\r\n")
