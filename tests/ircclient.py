@@ -6,11 +6,9 @@ import asyncio
 from collections.abc import Callable
 from contextlib import suppress
 
-import irctokens
+from irctokens.line import Line, build, tokenise
 
 from tests.helpers import TIMEOUT
-
-Line = irctokens.Line
 
 
 class IrcClient:
@@ -51,14 +49,14 @@ class IrcClient:
         await self.writer.drain()
 
     async def send(self, command: str, *params: str) -> None:
-        await self.raw(irctokens.build(command, list(params)).format())
+        await self.raw(build(command, list(params)).format())
 
     async def message(self, timeout: float = TIMEOUT) -> Line:
         raw = await asyncio.wait_for(self.reader.readline(), timeout)
         if not raw:
             raise EOFError("server closed the connection")
         assert raw.endswith(b"\r\n"), raw
-        return irctokens.tokenise(raw.decode().rstrip("\r\n"))
+        return tokenise(raw.decode().rstrip("\r\n"))
 
     async def expect(
         self,
@@ -105,7 +103,7 @@ class IrcClient:
 
         async def drain() -> None:
             while raw := await self.reader.readline():
-                lines.append(irctokens.tokenise(raw.decode().rstrip("\r\n")))
+                lines.append(tokenise(raw.decode().rstrip("\r\n")))
 
         await asyncio.wait_for(drain(), timeout)
         return lines

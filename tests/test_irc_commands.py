@@ -35,7 +35,7 @@ async def test_join_several_part_and_join_zero(server: ChatServer) -> None:
         assert (await alice.expect("353")).params == ["alice", "=", room, "alice"]
         assert (await alice.expect("366")).params[:2] == ["alice", room]
     await bob.send("JOIN", "#a")
-    await alice.expect("JOIN", lambda m: m.source.startswith("bob!") and m.params == ["#a"])
+    await alice.expect("JOIN", lambda m: (m.source or "").startswith("bob!") and m.params == ["#a"])
     names = await bob.expect("353")
     assert names.params[3].split() == ["alice", "bob"]
     await alice.send("JOIN", "#lobby")  # already there: nothing at all

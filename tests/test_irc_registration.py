@@ -147,7 +147,7 @@ async def test_ping_pong_both_ways() -> None:
 async def test_quit_sends_error_then_closes(server: ChatServer) -> None:
     alice = await IrcClient.login(server.irc_port, "alice")
     bob = await IrcClient.login(server.irc_port, "bob")
-    await alice.expect("JOIN", lambda m: m.source.startswith("bob!"))
+    await alice.expect("JOIN", lambda m: (m.source or "").startswith("bob!"))
     await bob.send("QUIT", "gone fishing")
     lines = await bob.closed()
     assert lines[-1].command == "ERROR"
