@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 
 from chat.cluster import wire as w
 from chat.cluster.broker import Broker, InProcess
+from chat.history import Entry, MemoryHistory
 from chat.names import check_nick, check_room, fold
 from chat.protocol import PROTOCOL_VERSION
 from chat.protocol import commands as c
@@ -60,6 +61,9 @@ class Limits:
     room_create_rate: float = 0.5  # new rooms per second per client (0: no limit) ...
     room_create_burst: int = 10  # ... in bursts of this many; an address gets 4x both ...
     room_create_per_address: bool = True  # ... unless per-address limits are off (a NAT)
+    history_size: int = 500  # messages kept per room (0: no history)
+    history_bytes: int = 64 * 1024 * 1024  # text kept in all rooms together
+    history_on_join: int = 10  # lines a text-dialect client is shown when it joins a room
 
 
 class Hub:
@@ -77,6 +81,9 @@ class Hub:
         self.nicks: dict[str, Session] = {}
         self.rooms: dict[str, Room] = {}
         self.index = SizeIndex()  # every room (this node's and others') by size, for /rooms
+        self.history: MemoryHistory | None = None  # off in cluster mode: offsets are per node
+        if self.limits.history_size and not self.broker.clustered:
+            self.history = MemoryHistory(self.limits.history_size, self.limits.history_bytes)
         self._creating: dict[str, TokenBucket] = {}  # room creation budget per address
         self.stats = Stats()
         self._handlers: dict[type, Callable[[Session, Any], None]] = {
@@ -93,6 +100,7 @@ class Hub:
             c.Quit: self._quit,
             c.Help: self._help,
             c.Ping: self._ping,
+            c.History: self._history,
         }
 
     # --- entry points used by the transport ----------------------------------------------
@@ -240,16 +248,64 @@ class Hub:
             room = self.rooms[key] = Room(elsewhere.name if elsewhere else name, key)
             room.topic = elsewhere.topic if elsewhere else ""
             log.debug("room.created", room=name)
-        room.add(s)
+        epoch, offset = self.history.position(key) if self.history else ("", 0)
+        joined = e.Joined(room.name, s.nick or "", size + 1, epoch, offset)
+        if cmd.since is not None and self.history is not None:
+            room.broadcast(joined)  # to the others; the joiner gets what it missed first
+            room.add(s)
+            self._resume(s, room, cmd.since, joined)
+        else:
+            room.add(s)
+            room.broadcast(joined)
         self.resized(key)
         s.rooms[key] = room
         s.current = room
         log.info("room.joined", conn_id=s.conn_id, nick=s.nick, room=room.name)
-        room.broadcast(e.Joined(room.name, s.nick or "", size + 1))
         self.broker.publish(w.Joined(self.broker.node, key, room.name, s.nick or ""))
         if room.topic:
             s.send(e.TopicIs(room.name, room.topic))
         s.send(self._members(key))
+        if cmd.since is None and isinstance(s.codec, TextCodec) and self.history:
+            self._recent(s, room, self.limits.history_on_join)
+
+    def _resume(self, s: Session, room: Room, since: tuple[str, int], joined: e.Joined) -> None:
+        """Send a resuming joiner every message after `since`, then its join with `recovered`."""
+        assert self.history is not None
+        entries, recovered = self.history.since(room.folded, *since, self.limits.history_size)
+        budget, start = s.max_bytes // 2, len(entries)  # what the send queue takes in one go
+        while start and budget >= entries[start - 1].weight:
+            start -= 1
+            budget -= entries[start].weight
+        if start:  # more was missed than one go holds: the client pages for the rest
+            entries, recovered = entries[start:], False
+        epoch = joined.epoch
+        for m in entries:
+            s.send(e.Message(room.name, m.nick, m.text, m.ts, m.action, m.offset, epoch, True))
+        s.send(replace(joined, recovered=recovered))
+
+    def _recent(self, s: Session, room: Room, count: int) -> None:
+        assert self.history is not None
+        entries = self.history.page(room.folded, limit=count)
+        if entries:
+            s.send(self._page(room, entries))
+
+    def _page(self, room: Room, entries: list[Entry]) -> e.HistoryPage:
+        assert self.history is not None
+        epoch, _ = self.history.position(room.folded)
+        messages = tuple(
+            e.Message(room.name, m.nick, m.text, m.ts, m.action, m.offset, epoch, True)
+            for m in entries
+        )
+        return e.HistoryPage(room.name, epoch, messages)
+
+    def _history(self, s: Session, cmd: c.History) -> None:
+        room = self._room_of(s, cmd.room)
+        if self.history is None:
+            raise ProtocolError(BAD_COMMAND, "this server keeps no history")
+        entries = self.history.page(
+            room.folded, before=cmd.before, after=cmd.after, limit=cmd.limit
+        )
+        s.send(self._page(room, entries))
 
     def _part(self, s: Session, cmd: c.Part) -> None:
         room = self._room_of(s, cmd.room)
@@ -265,8 +321,11 @@ class Hub:
             self._drop_room(room)
 
     def _drop_room(self, room: Room) -> None:
-        # Empty rooms vanish with their topic (documented in docs/protocol.md).
+        # Empty rooms vanish with their topic (documented in docs/protocol.md); their history
+        # stays while it is held, so a client coming back still resumes.
         del self.rooms[room.folded]
+        if self.history is not None:
+            self.history.orphan(room.folded)
         log.debug("room.removed", room=room.name)
 
     def _topic(self, s: Session, cmd: c.Topic) -> None:
@@ -362,8 +421,13 @@ class Hub:
         room.messages += 1
         room.last_activity = now
         self.stats.messages_received += 1
+        epoch, offset = (
+            self.history.append(room.folded, s.nick or "", text, now, action)
+            if self.history is not None
+            else ("", 0)
+        )
         self.stats.deliveries += room.broadcast(
-            e.Message(room.name, s.nick or "", text, now, action), sender=s
+            e.Message(room.name, s.nick or "", text, now, action, offset, epoch), sender=s
         )
         node = self.broker.node
         self.broker.publish(w.Said(node, room.folded, room.name, s.nick or "", text, now, action))

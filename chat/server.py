@@ -49,6 +49,8 @@ class ChatServer:
                 room_create_rate=s.room_create_rate,
                 room_create_burst=s.room_create_burst,
                 room_create_per_address=s.max_per_ip > 0,
+                history_size=s.history_size,
+                history_bytes=s.history_bytes,
             ),
             broker=self.broker,
         )

@@ -62,6 +62,14 @@ class Settings:
     max_rooms_per_client: int = _opt(20, "rooms one client may be in at once", lo=1)
     max_rooms: int = _opt(10_000, "rooms on the server at once", lo=1)
     max_room_members: int = _opt(10_000, "members one room may have", lo=1)
+    history_size: int = _opt(
+        500, "messages of history kept per room, for resume and paging (0: no history)", lo=0
+    )
+    history_bytes: int = _opt(
+        64 * 1024 * 1024,
+        "bytes of history kept in all rooms together; past it the oldest messages go",
+        lo=0,
+    )
     max_per_ip: int = _opt(
         64, "connections from one IP address at once, TLS handshakes included (0: no limit)", lo=0
     )

@@ -8,7 +8,9 @@ async def test_json_session_receives_echo_and_every_event(server: ChatServer) ->
     bob = await JsonClient.login(server.port, "bob")
     alice = await TextClient.login(server.port, "alice")
     joined = await bob.event("join")
+    history = {"epoch": joined.pop("epoch"), "offset": joined.pop("offset")}  # the room's stream
     assert joined == {"type": "join", "room": "#lobby", "nick": "alice", "members": 2}
+    assert isinstance(history["epoch"], str) and history["epoch"] and history["offset"] == 0
 
     await bob.send_json(type="say", text="hi all")
     own = await bob.event("message")

@@ -88,6 +88,10 @@ def test_json_events_round_trip(room: str, nick: str, text: str, ts: float, acti
         obj = json.loads(line)
         fields = {k: v for k, v in obj.items() if k != "type"}
         expected = {s: getattr(event, s) for s in event.__slots__}
+        if isinstance(event, e.Message):  # history fields are sent only when they say something
+            for name in ("offset", "epoch", "replay"):
+                if not expected[name]:
+                    del expected[name]
         if isinstance(event, e.Private):
             expected["from"] = expected.pop("sender")
         assert fields == expected

@@ -46,6 +46,8 @@ class Msg:
 @dataclass(frozen=True, slots=True)
 class Join:
     room: str
+    since: tuple[str, int] | None = None
+    """Resume: `(epoch, offset)` of the last message seen; what came after is sent first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +89,16 @@ class Ping:
     token: str = ""
 
 
-Command = Hello | Nick | Say | Me | Msg | Join | Part | Topic | Rooms | Who | Quit | Help | Ping
+@dataclass(frozen=True, slots=True)
+class History:
+    """A page of a room's history: before or after an offset, or (neither) the latest."""
+
+    room: str | None = None
+    before: int | None = None
+    after: int | None = None
+    limit: int = 10
+
+
+Command = (
+    Hello | Nick | Say | Me | Msg | Join | Part | Topic | Rooms | Who | Quit | Help | Ping | History
+)

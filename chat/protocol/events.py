@@ -19,6 +19,9 @@ class Message:
     text: str
     ts: float
     action: bool = False
+    offset: int = 0  # the room's offset of this message (0: no history, e.g. another node's)
+    epoch: str = ""  # the room's history epoch
+    replay: bool = False  # sent again from history (a resume, a page, the text dialect's join)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,9 @@ class Joined:
     room: str
     nick: str
     members: int
+    epoch: str = ""  # the room's history: epoch and latest offset ("" when history is off)
+    offset: int = 0
+    recovered: bool | None = None  # to a resuming joiner: did it get everything it missed?
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,15 @@ class Bye:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A page of a room's history (`messages` oldest first, each with `replay` set)."""
+
+    room: str
+    epoch: str
+    messages: tuple[Message, ...]
+
+
 Event = (
     Welcome
     | Message
@@ -135,4 +150,5 @@ Event = (
     | Notice
     | Pong
     | Bye
+    | HistoryPage
 )

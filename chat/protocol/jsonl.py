@@ -18,6 +18,7 @@ from chat.protocol.errors import (
     ProtocolError,
 )
 from chat.protocol.sanitize import clean, is_text
+from chat.protocol.text import HISTORY_PAGE
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -41,6 +42,36 @@ def _req(obj: dict[str, Any], key: str) -> str:
     return value
 
 
+def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or not lo <= value <= hi:
+        raise ProtocolError(BAD_COMMAND, f'field "{key}" must be a whole number {lo}-{hi}')
+    return value
+
+
+def _since(o: dict[str, Any]) -> tuple[str, int] | None:
+    since = o.get("since")
+    if since is None:
+        return None
+    if not isinstance(since, dict):
+        raise ProtocolError(BAD_COMMAND, '"since" must be {"epoch": string, "offset": number}')
+    epoch = _req(since | {"type": "since"}, "epoch")[:64]
+    offset = _int(since, "offset", 0, 2**53)
+    return epoch, offset or 0
+
+
+def _history(o: dict[str, Any]) -> c.Command:
+    limit = _int(o, "limit", 1, HISTORY_PAGE)
+    return c.History(
+        _str(o, "room", required=False),
+        _int(o, "before", 0, 2**53),
+        _int(o, "after", 0, 2**53),
+        HISTORY_PAGE if limit is None else limit,
+    )
+
+
 def _hello(o: dict[str, Any]) -> c.Command:
     version = o.get("version")
     if version != PROTOCOL_VERSION:
@@ -54,7 +85,8 @@ _PARSE: dict[str, Callable[[dict[str, Any]], c.Command]] = {
     "me": lambda o: c.Me(_req(o, "text"), _str(o, "room", required=False)),
     "msg": lambda o: c.Msg(_req(o, "to"), _req(o, "text")),
     "nick": lambda o: c.Nick(_req(o, "nick")),
-    "join": lambda o: c.Join(_req(o, "room")),
+    "join": lambda o: c.Join(_req(o, "room"), _since(o)),
+    "history": lambda o: _history(o),
     "part": lambda o: c.Part(
         _str(o, "room", required=False), _str(o, "reason", required=False) or ""
     ),
@@ -67,10 +99,34 @@ _PARSE: dict[str, Callable[[dict[str, Any]], c.Command]] = {
 }
 
 
+def _message(ev: e.Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "message", "room": ev.room, "nick": ev.nick, "text": ev.text,
+           "ts": ev.ts, "action": ev.action}  # fmt: skip
+    if ev.offset:
+        out["offset"], out["epoch"] = ev.offset, ev.epoch
+    if ev.replay:
+        out["replay"] = True
+    return out
+
+
 def _event_dict(ev: e.Event) -> dict[str, Any]:
     if isinstance(ev, e.Message):
-        return {"type": "message", "room": ev.room, "nick": ev.nick, "text": ev.text,
-                "ts": ev.ts, "action": ev.action}  # fmt: skip
+        return _message(ev)
+    if isinstance(ev, e.Joined):
+        joined: dict[str, Any] = {
+            "type": "join",
+            "room": ev.room,
+            "nick": ev.nick,
+            "members": ev.members,
+        }
+        if ev.epoch:
+            joined["epoch"], joined["offset"] = ev.epoch, ev.offset
+        if ev.recovered is not None:
+            joined["recovered"] = ev.recovered
+        return joined
+    if isinstance(ev, e.HistoryPage):
+        messages = [_message(m) for m in ev.messages]
+        return {"type": "history", "room": ev.room, "epoch": ev.epoch, "messages": messages}
     if isinstance(ev, e.Private):
         return {"type": "private", "from": ev.sender, "to": ev.to, "text": ev.text,
                 "ts": ev.ts, "action": ev.action}  # fmt: skip
@@ -90,7 +146,6 @@ def _event_dict(ev: e.Event) -> dict[str, Any]:
 
 _SIMPLE: dict[type[Any], tuple[str, tuple[str, ...]]] = {
     e.Welcome: ("welcome", ("nick", "version", "motd")),
-    e.Joined: ("join", ("room", "nick", "members")),
     e.Parted: ("part", ("room", "nick", "reason", "members")),
     e.NickChanged: ("nick", ("old", "new")),
     e.Quitted: ("quit", ("nick", "reason")),

@@ -7,6 +7,7 @@ and ``* ...`` for notices. See docs/protocol.md for the full grammar.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,9 @@ from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import BAD_COMMAND, BAD_UTF8, UNKNOWN_COMMAND, ProtocolError
 from chat.protocol.sanitize import clean
+
+HISTORY_PAGE = 100
+"""Most lines one `/history` shows (the JSON `history` command has the same bound)."""
 
 USAGE: dict[str, str] = {
     "help": "/help                      this list",
@@ -25,6 +29,7 @@ USAGE: dict[str, str] = {
     "msg": "/msg <nick> <text>         private message",
     "me": "/me <action>               an action in the current room",
     "topic": "/topic [#room] [text]      show or set a room's topic",
+    "history": "/history [#room] [n]       the last n (10, at most 100) lines of a room",
     "quit": "/quit [reason]             leave the server",
 }
 ALIASES = {"list": "rooms", "names": "who", "j": "join", "leave": "part", "query": "msg"}
@@ -76,6 +81,8 @@ def _parse_command(text: str) -> c.Command:
         return c.Quit(rest)
     if name == "ping":
         return c.Ping(rest)
+    if name == "history":
+        return _history(rest)
     raise ProtocolError(UNKNOWN_COMMAND, f"unknown command /{word[:32]}; type /help")
 
 
@@ -100,10 +107,32 @@ def _topic(ev: e.TopicIs) -> str:
     return f"* topic of {ev.room}: {ev.topic}" if ev.topic else f"* {ev.room} has no topic"
 
 
+def _history(rest: str) -> c.Command:
+    room, count = None, 10
+    for word in rest.split():
+        if word.isdigit():
+            count = int(word)
+        elif room is None:
+            room = word
+        else:
+            raise ProtocolError(BAD_COMMAND, "usage: /history [#room] [n]")
+    if not 1 <= count <= HISTORY_PAGE:
+        raise ProtocolError(BAD_COMMAND, f"/history shows 1-{HISTORY_PAGE} lines")
+    return c.History(room, None, None, count)
+
+
 def _message(ev: e.Message) -> str:
+    when = f"[{time.strftime('%H:%M', time.gmtime(ev.ts))}] " if ev.replay else ""
     if ev.action:
-        return f"[{ev.room}] * {ev.nick} {ev.text}"
-    return f"[{ev.room}] <{ev.nick}> {ev.text}"
+        return f"[{ev.room}] {when}* {ev.nick} {ev.text}"
+    return f"[{ev.room}] {when}<{ev.nick}> {ev.text}"
+
+
+def _page(ev: e.HistoryPage) -> str:
+    if not ev.messages:
+        return f"* no history in {ev.room}"
+    lines = [f"* the last {len(ev.messages)} line(s) of {ev.room} (times UTC):"]
+    return "\n".join([*lines, *(_message(m) for m in ev.messages)])
 
 
 def _private(ev: e.Private) -> str:
@@ -146,6 +175,7 @@ _FORMAT: dict[type[Any], Callable[[Any], str]] = {
     e.Notice: lambda ev: f"* {ev.text}",
     e.Pong: lambda ev: f"* pong {ev.token}".rstrip(),
     e.Bye: lambda ev: f"* bye: {ev.reason}",
+    e.HistoryPage: _page,
 }
 
 
