@@ -17,7 +17,7 @@ TYPED  := chat $(wildcard client) tests bench
 # imports one of them is left out with it): tests/members.py (an unannotated list),
 # tests/test_client_pty.py (an unused type: ignore), tests/test_stats_cluster.py (`nats.NATS`).
 # Take a name out of this list once mypy passes on it.
-UNTYPED := members test_attacks test_client_pty.* test_stats_cluster
+UNTYPED :=
 EMPTY  :=
 MYPY_EXCLUDE := $(if $(strip $(UNTYPED)),--exclude '^tests/($(subst $(EMPTY) $(EMPTY),|,$(strip $(UNTYPED))))\.py$$')
 

@@ -23,13 +23,17 @@ leaves through the shared `Flusher` (one `write()` per client per loop pass).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
+import struct
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from chat.connection import Connection
 from chat.names import fold
+from chat.protocol.errors import SLOW_CONSUMER
 from chat.tls import HANDSHAKE_TIMEOUT
 
 if TYPE_CHECKING:
@@ -237,7 +241,26 @@ class Client(Connection, asyncio.Protocol):
         except (OSError, RuntimeError):  # the peer is already gone
             transport.abort()
             return
-        self._abort = loop.call_later(grace, transport.abort)
+        # A slow consumer that still has not read its last lines after the grace gets a reset:
+        # a plain close would leave the kernel holding megabytes for it (FIN-WAIT-1).
+        abort = _reset if self.reason == SLOW_CONSUMER else _close
+        self._abort = loop.call_later(grace, abort, transport)
         if not self._reading and not transport.is_closing():
             self._reading = True
             transport.resume_reading()  # read (and discard) until the peer closes
+
+
+def _close(transport: Any) -> None:
+    transport.abort()  # the kernel still sends what it holds, then FIN
+
+
+_LINGER_0 = struct.pack("ii", 1, 0)
+
+
+def _reset(transport: Any) -> None:
+    """Abort with RST, so the kernel drops what it still holds for this peer."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
+    transport.abort()

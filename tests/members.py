@@ -72,7 +72,7 @@ async def ping(writer: Any) -> None:
 
 async def main(port: int, room: str, n: int) -> None:
     conns = [await member(port, room, f"m{i}") for i in range(n)]
-    results = [{"nick": f"m{i}", "got": [], "cut": None} for i in range(n)]
+    results: list[dict[str, Any]] = [{"nick": f"m{i}", "got": [], "cut": None} for i in range(n)]
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)  # "go"

@@ -23,6 +23,7 @@ import httpx
 import nats
 import nats.errors
 import pytest
+from nats.aio.client import Client as NatsClient
 
 from chat.cluster.reporter import StatsReporter
 from chat.cluster.reports import (
@@ -85,7 +86,7 @@ async def http_for(stats: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def no_responders(nc: nats.NATS, subject: str, timeout: float = TIMEOUT) -> None:
+async def no_responders(nc: NatsClient, subject: str, timeout: float = TIMEOUT) -> None:
     """Wait until NATS says nobody answers on `subject`.
 
     Polled: nats-py 2.16's `flush()` writes its PING ahead of the SUB/UNSUB commands still
