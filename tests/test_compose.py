@@ -171,22 +171,25 @@ def test_nodes_reach_nats_by_service_name_and_their_ports_line_up() -> None:
     nats_name, _ = nats_service()
     nodes = running("chat-server")
     assert len(nodes) == 2
-    hosts = set()
+    hosts, irc_hosts = set(), set()
     for name, svc in nodes.items():
         flags = flags_of(svc)
         assert flags["host"] == "0.0.0.0", f"{name}: must listen beyond the container"
         nats = urlsplit(flags["nats"])
         assert (nats.scheme, nats.hostname, nats.port) == ("nats", nats_name, NATS_CLIENT_PORT)
         assert flags["node_name"] == name
-        ((host, container),) = published(svc)
+        (host, container), (irc_host, irc_container) = published(svc)
         assert container == flags["port"], f"{name}: {host}:{container} but it listens on the port"
+        assert flags["irc"] and irc_container == flags["irc_port"], f"{name}: IRC port"
         hosts.add(host)
+        irc_hosts.add(irc_host)
         # The health check asks the node's own sidecar, inside the container only.
         url = health_url(svc)
         assert flags["stats_port"] and flags["stats_host"] == "127.0.0.1"
         assert (url.hostname, url.port, url.path) == ("127.0.0.1", flags["stats_port"], "/health")
         assert svc["depends_on"][nats_name]["condition"] == "service_healthy"
     assert hosts == {7001, 7002}
+    assert irc_hosts == {6667, 6668}
 
 
 def test_the_stats_service_reads_nats_and_publishes_8080() -> None:
@@ -352,9 +355,9 @@ async def test_the_compose_topology_runs_as_local_processes_and_chats(tmp_path: 
         # The two nodes: their compose commands with addresses and ports swapped.
         nodes: list[ServerProcess] = []
         for svc in running("chat-server").values():
-            chat_port, stats_port = free_port(), free_port()
+            chat_port, stats_port, irc_port = free_port(), free_port(), free_port()
             local = {"--host": "127.0.0.1", "--port": str(chat_port), "--nats": nats_url,
-                     "--stats-port": str(stats_port)}  # fmt: skip
+                     "--stats-port": str(stats_port), "--irc-port": str(irc_port)}  # fmt: skip
             node = await ServerProcess.start(*swap(svc["command"][1:], local), env=env_of(svc))
             procs.append(node)
             assert node.port == chat_port
