@@ -338,9 +338,9 @@ class Connection(Session):
         self.seal()
 
     # --- Session hooks -------------------------------------------------------------------------
-    def overflow(self) -> None:
+    def overflow(self, waiting: int = 0) -> None:
         self.hub.stats.errors[SLOW_CONSUMER] += 1
-        kib = self.nbytes // 1024
+        kib = max(waiting, self.nbytes) // 1024
         message = f"you are not reading: {kib} KiB are waiting for you; disconnecting"
         self.end(SLOW_CONSUMER, e.Error(SLOW_CONSUMER, message))
 

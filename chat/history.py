@@ -133,8 +133,10 @@ class MemoryHistory:
 
     # --- reading ------------------------------------------------------------------------------
     def position(self, room: str) -> tuple[str, int]:
-        """`(epoch, offset of the newest message)` of a room (0 when it has none yet)."""
+        """`(epoch, offset of the newest message)` of a room (0 when it has none yet). Asked
+        about a room that exists, so an orphaned stream of it is live again."""
         stream = self._stream(room)
+        stream.orphan = False
         return stream.epoch, stream.last
 
     def since(self, room: str, epoch: str, offset: int, limit: int) -> tuple[list[Entry], bool]:

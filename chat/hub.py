@@ -227,6 +227,11 @@ class Hub:
         room = s.rooms.get(key)
         if room is not None:
             s.current = room
+            if cmd.since is not None and self.history is not None:  # e.g. the default room
+                epoch, offset = self.history.position(key)
+                joined = e.Joined(room.name, s.nick or "", self.size(key), epoch, offset)
+                self._resume(s, room, cmd.since, joined)
+                return
             s.send(e.Notice(f"{room.name} is now your current room", "current-room"))
             return
         if len(s.rooms) >= self.limits.max_rooms_per_client:
@@ -305,6 +310,15 @@ class Hub:
         entries = self.history.page(
             room.folded, before=cmd.before, after=cmd.after, limit=cmd.limit
         )
+        # One page is one line: it must fit the asker's send queue with room to spare.
+        budget, keep = s.max_bytes // 2, 0
+        order = entries if cmd.after is not None else reversed(entries)
+        for m in order:
+            if budget < m.weight:
+                break
+            budget -= m.weight
+            keep += 1
+        entries = entries[:keep] if cmd.after is not None else entries[len(entries) - keep :]
         s.send(self._page(room, entries))
 
     def _part(self, s: Session, cmd: c.Part) -> None:

@@ -218,7 +218,7 @@ class Client(Connection, asyncio.Protocol):
             peer=self.peer,
             waiting=waiting,
         )
-        self.overflow()
+        self.overflow(waiting)
         return False
 
     # --- ending --------------------------------------------------------------------------------

@@ -481,10 +481,24 @@ async def test_a_full_page_of_long_messages_is_answered_not_cut() -> None:
         bob = await big_reader(server.port, "bob")
         await join(bob, "#long")
         await bob.event("who", lambda ev: ev["room"] == "#long")
-        await bob.send_json(type="history", room="#long", limit=100)
-        answer = await bob.next_event()
-        assert answer["type"] == "history", (answer["type"], answer.get("message"))
-        assert [m["text"] for m in answer["messages"]] == texts
+        # One page is one line, and must fit the asker's send queue: it holds the newest
+        # messages that fit, and the asker pages back (`before`) for the rest.
+        got: list[str] = []
+        before: int | None = None
+        for _ in range(100):
+            ask: dict[str, object] = {"type": "history", "room": "#long", "limit": 100}
+            if before is not None:
+                ask["before"] = before
+            await bob.send_json(**ask)
+            answer = await bob.next_event()
+            assert answer["type"] == "history", (answer["type"], answer.get("message"))
+            page = answer["messages"]
+            if not page:
+                break
+            assert len(page) < 100  # trimmed to fit
+            got = [m["text"] for m in page] + got
+            before = page[0]["offset"]
+        assert got == texts
         await bob.send_json(type="ping", token="still here")
         assert (await bob.event("pong"))["token"] == "still here"
         for client in (bob, keeper):
