@@ -14,7 +14,7 @@ import random
 import statistics
 import time
 
-from chat.idle import sweep
+from chat.net.idle import sweep
 
 TIMEOUT = 300.0
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import structlog
 
 from chat import log as chat_log
-from chat.loops import new_loop
-from chat.server import ChatServer
+from chat.net.loops import new_loop
+from chat.net.server import ChatServer
 from chat.settings import Settings
 
 

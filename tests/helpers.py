@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import Any, Self
 
-from chat.server import ChatServer
+from chat.net.server import ChatServer
 from chat.settings import Settings
 
 TIMEOUT = 15.0  # a bound on waiting for something that must come: generous on a busy machine

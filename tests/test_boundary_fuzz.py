@@ -20,16 +20,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.connection import Connection, Policy
-from chat.hub import Hub, Limits
-from chat.names import check_room
+from chat.core.connection import Connection, Policy
+from chat.core.hub import Hub, Limits
+from chat.core.names import check_room
+from chat.core.session import Session
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import ProtocolError
 from chat.protocol.jsonl import JSON
 from chat.protocol.sanitize import is_text
 from chat.protocol.text import TEXT
-from chat.session import Session
 
 MAX_LINE = 4096
 FUZZ = settings(

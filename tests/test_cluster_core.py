@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from chat.cluster import inbound
 from chat.cluster import wire as w
-from chat.cluster.broker import InProcess
-from chat.cluster.view import ClusterView
-from chat.hub import Hub
+from chat.core.broker import InProcess
+from chat.core.hub import Hub
+from chat.core.remote import ClusterView
 from chat.protocol import commands as c
 from tests.test_hub import MemorySession
 

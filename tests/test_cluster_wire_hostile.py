@@ -22,15 +22,15 @@ from hypothesis import strategies as st
 
 from chat.cluster import inbound
 from chat.cluster import wire as w
-from chat.cluster.view import ClusterView
-from chat.hub import Hub
-from chat.names import fold
+from chat.core.hub import Hub
+from chat.core.names import fold
+from chat.core.remote import ClusterView
+from chat.core.rooms import Room
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import INTERNAL_ERROR
 from chat.protocol.jsonl import JSON
 from chat.protocol.text import TEXT
-from chat.rooms import Room
 from tests.test_cluster_core import Bus, MemoryBroker
 from tests.test_hub import MemorySession
 

@@ -1,6 +1,6 @@
 """Every command, in both dialects, against a real server."""
 
-from chat.server import ChatServer
+from chat.net.server import ChatServer
 from tests.helpers import JsonClient, TextClient
 
 

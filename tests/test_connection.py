@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from chat.cluster.broker import InProcess
-from chat.connection import (
+from chat.core.broker import InProcess
+from chat.core.connection import (
     BYTES_PER_PASS,
     CLOSE_GRACE,
     LINE_COST,
@@ -22,11 +22,11 @@ from chat.connection import (
     Policy,
     State,
 )
-from chat.hub import Hub, Limits
+from chat.core.hub import Hub, Limits
+from chat.core.session import Session
 from chat.protocol import commands as c
 from chat.protocol.jsonl import JSON
 from chat.protocol.text import TEXT
-from chat.session import Session
 
 IP = "10.0.0.1"
 UNLIMITED = Policy(msg_rate=0)

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from chat.server import ChatServer
+from chat.net.server import ChatServer
 from tests.helpers import JsonClient, LineClient, TextClient, running_server
 
 IDLE = 3.0  # seconds: the idle timeout of the idle test

@@ -1,4 +1,4 @@
-"""chat/flusher.py: coalesced writes, on a real asyncio loop (one pass = one `sleep(0)`)."""
+"""chat/net/flusher.py: coalesced writes, on a real asyncio loop (one pass = one `sleep(0)`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from chat.flusher import Flusher
+from chat.net.flusher import Flusher
 
 
 class CountingLoop:

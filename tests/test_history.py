@@ -15,7 +15,7 @@ import struct
 import time
 from typing import Any
 
-from chat.history import ENTRY_OVERHEAD, Entry, MemoryHistory
+from chat.core.history import ENTRY_OVERHEAD, Entry, MemoryHistory
 from tests.helpers import TIMEOUT, JsonClient, TextClient, running_server
 
 

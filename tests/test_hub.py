@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from chat.hub import Hub, Limits
+from chat.core.hub import Hub, Limits
+from chat.core.session import Session
 from chat.protocol import commands as c
 from chat.protocol.jsonl import JSON
-from chat.session import Session
 
 
 class MemorySession(Session):

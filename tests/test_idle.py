@@ -1,10 +1,10 @@
-"""chat/idle.py: the sweep interval and one sweep over fake clients."""
+"""chat/net/idle.py: the sweep interval and one sweep over fake clients."""
 
 from __future__ import annotations
 
 import pytest
 
-from chat.idle import sweep, sweep_interval
+from chat.net.idle import sweep, sweep_interval
 
 
 class Fake:

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat import ircstate
-from chat.connection import Connection, Policy
-from chat.hub import Hub
+from chat.core import ircstate
+from chat.core.connection import Connection, Policy
+from chat.core.hub import Hub
 from chat.protocol import events as e
 from chat.protocol.irc import (
     MAX_LINE,

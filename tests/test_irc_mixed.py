@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chat.server import ChatServer
+from chat.net.server import ChatServer
 from tests.helpers import JsonClient, TextClient, running_server
 from tests.ircclient import IrcClient
 

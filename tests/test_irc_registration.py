@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chat.server import ChatServer
+from chat.net.server import ChatServer
 from tests.helpers import running_server
 from tests.ircclient import IrcClient
 

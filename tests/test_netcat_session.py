@@ -2,7 +2,7 @@
 
 import asyncio
 
-from chat.server import ChatServer
+from chat.net.server import ChatServer
 from tests.helpers import LineClient, TextClient
 
 

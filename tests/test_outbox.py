@@ -1,8 +1,8 @@
-"""chat/outbox.py: the bounded outbound queue and `fan_out`, without a transport."""
+"""chat/core/outbox.py: the bounded outbound queue and `fan_out`, without a transport."""
 
 from __future__ import annotations
 
-from chat.outbox import Outbox, fan_out
+from chat.core.outbox import Outbox, fan_out
 
 
 class Box(Outbox):

@@ -1,10 +1,10 @@
-"""chat/ratelimit.py: the token bucket, driven by an injected clock (no sleeping)."""
+"""chat/core/ratelimit.py: the token bucket, driven by an injected clock (no sleeping)."""
 
 from __future__ import annotations
 
 import pytest
 
-from chat.ratelimit import TokenBucket, Verdict
+from chat.core.ratelimit import TokenBucket, Verdict
 
 
 def drain(bucket: TokenBucket, now: float) -> None:

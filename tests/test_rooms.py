@@ -1,4 +1,4 @@
-"""chat/rooms.py (Room, fanout) and chat/roomindex.py (SizeIndex), with in-memory sessions."""
+"""Rooms (`chat/core/rooms.py`: Room, fanout) and `chat/core/roomindex.py` in memory."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from itertools import pairwise
 
 import pytest
 
+from chat.core.roomindex import SizeIndex
+from chat.core.rooms import Room, fanout
+from chat.core.session import Session
 from chat.protocol import events as e
 from chat.protocol.commands import Command
-from chat.roomindex import SizeIndex
-from chat.rooms import Room, fanout
-from chat.session import Session
 
 
 class FakeCodec:

@@ -14,7 +14,7 @@ from unittest.mock import ANY
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chat.server import ChatServer
+from chat.net.server import ChatServer
 from chat.sidecar.embed import Sidecar, running_sidecar
 from tests.helpers import TIMEOUT, JsonClient, ServerProcess, TextClient, running_server
 

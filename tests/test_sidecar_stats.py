@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.stats import RoomRates, RoomSnapshot, Sampler, Stats, merge, merge_rooms, snapshot
+from chat.core.stats import RoomRates, RoomSnapshot, Sampler, Stats, merge, merge_rooms, snapshot
 
 
 def test_sampler_rates_are_counter_deltas_over_the_tick() -> None:

@@ -38,10 +38,10 @@ from chat.cluster.reports import (
     members_subject,
     report_subject,
 )
-from chat.server import ChatServer
+from chat.core.stats import RoomSnapshot, Stats, snapshot
+from chat.net.server import ChatServer
 from chat.sidecar.embed import running_sidecar
 from chat.sidecar.standalone import StatsSettings, redact
-from chat.stats import RoomSnapshot, Stats, snapshot
 from tests.helpers import TIMEOUT, JsonClient, ServerProcess, TextClient, running_server
 from tests.natsd import free_port, running_nats
 from tests.test_sidecar import get, metrics, until

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from chat import tls
+from chat.net import tls
 from tests.helpers import JsonClient, LineClient, TextClient, running_server
 
 

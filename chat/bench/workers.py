@@ -344,7 +344,7 @@ class Worker:
 
 def run(conn: Connection, config: WorkerConfig) -> None:
     """Entry point of a worker process."""
-    from chat.loops import new_loop
+    from chat.net.loops import new_loop
 
     loop = new_loop(config.loop)
     with asyncio.Runner(loop_factory=lambda: loop) as runner:

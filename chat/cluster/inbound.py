@@ -7,7 +7,7 @@ sender of a remote message is never a local session, so nobody is skipped.
 
 A note reaching `apply` has passed `wire.decode`, so everything in it is valid. Each note makes
 at most one change to the view, made before anything is delivered, and the view's changes
-cannot fail (`chat.cluster.view`). If applying one raises all the same, that is a bug here:
+cannot fail (`chat.core.remote`). If applying one raises all the same, that is a bug here:
 the note is dropped, counted as `internal-error` in the hub's stats, logged once with its
 traceback (`cluster.note_failed`), and the node carries on.
 """
@@ -19,12 +19,12 @@ from collections.abc import Iterable
 import structlog
 
 from chat.cluster import wire as w
-from chat.cluster.view import Gone
-from chat.hub import Hub
+from chat.core.hub import Hub
+from chat.core.remote import Gone
+from chat.core.rooms import fanout
+from chat.core.session import Session
 from chat.protocol import events as e
 from chat.protocol.errors import INTERNAL_ERROR
-from chat.rooms import fanout
-from chat.session import Session
 
 log = structlog.get_logger("chat.cluster")
 

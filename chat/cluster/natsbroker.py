@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Every node holds its own sessions and rooms (the hub) and a view of everybody else's
-(`chat.cluster.view`). The hub delivers locally, then `publish`es a note (`chat.cluster.wire`);
+(`chat.core.remote`). The hub delivers locally, then `publish`es a note (`chat.cluster.wire`);
 notes leave through one ordered queue and one NATS connection, so the other nodes see each
 node's notes in the order they happened. NATS keeps per-publisher order to each subscriber,
 and every node receives all of `chat.ev.>` through a single subscription, handled one message
@@ -13,7 +13,7 @@ at a time: a sender's messages reach every member on every node in the order the
 Subjects: `chat.ev.room.<hex room>` (said, joined, parted, topic), `chat.ev.nick` (online,
 offline, renamed), `chat.ev.node` (hello, state, beat, bye), `chat.pm.<node>` (private
 messages for that node's users), `chat.nick.<node>` (does that node still hold a nick?),
-`chat.stats.<node>` (its stats, `chat.cluster.reporter`).
+`chat.core.stats.<node>` (its stats, `chat.cluster.reporter`).
 
 Faults: NATS unreachable at start-up raises `ClusterUnavailable` (the server exits 1). A link
 lost while running flips `link_up`: local users are told, keep chatting locally, and nick
@@ -42,15 +42,15 @@ from nats.js.kv import KeyValue
 
 from chat.cluster import inbound
 from chat.cluster import wire as w
-from chat.cluster.broker import InProcess
 from chat.cluster.nicks import NICKS_BUCKET, NODES_BUCKET, NickClaims, wait_all
 from chat.cluster.reporter import StatsReporter
+from chat.core.broker import InProcess
+from chat.core.rooms import fanout
 from chat.protocol import events as e
 from chat.protocol.errors import CLUSTER_DOWN, INTERNAL_ERROR, NICK_COLLISION, NICK_TAKEN
-from chat.rooms import fanout
 
 if TYPE_CHECKING:
-    from chat.hub import Hub
+    from chat.core.hub import Hub
 
 log = structlog.get_logger("chat.cluster")
 

@@ -2,17 +2,17 @@
 
 Runs in every chat node started with `--nats`. Every `interval` seconds it ticks its own
 `Sampler` (message rates and event loop lag, as the embedded sidecar's probe does) and
-publishes a `Report` on `chat.stats.<node>`; `chat-stats` merges the nodes' reports. Reports
+publishes a `Report` on `chat.core.stats.<node>`; `chat-stats` merges the nodes' reports. Reports
 are built by a `LocalView`, so each costs what one sidecar request costs: the O(1) counters and
 at most `REPORT_ROOMS` rooms (the biggest, O(rooms * log REPORT_ROOMS), when there are more).
 Nothing walks the connections.
 
 Member lists are not in reports (a room may have thousands): the cluster sidecar asks for the
-one page it shows, by request/reply on `chat.stats.members.<node>`.
+one page it shows, by request/reply on `chat.core.stats.members.<node>`.
 
 While the NATS connection is down the reporter publishes nothing (nats-py would buffer stale
 reports and flush them in a burst on reconnect); the first tick after the reconnection brings
-the cluster view up to date. Imports nothing from fastapi or uvicorn (`chat.sidecar.view` does
+the cluster view up to date. Imports nothing from fastapi or uvicorn (`chat.core.statsview` does
 not either): a node without the `stats` extra still reports.
 """
 
@@ -38,8 +38,8 @@ from chat.cluster.reports import (
     members_subject,
     report_subject,
 )
-from chat.hub import Hub
-from chat.sidecar.view import MAX_PAGE, LocalView, Order
+from chat.core.hub import Hub
+from chat.core.statsview import MAX_PAGE, LocalView, Order
 
 log = structlog.get_logger("chat.cluster.reporter")
 

@@ -1,9 +1,9 @@
-"""What a node tells the cluster about its numbers: a `Report`, as JSON on `chat.stats.<node>`.
+"""What a node tells the cluster about its numbers: a `Report`, as JSON on `chat.core.stats.<node>`.
 
 Pure (no I/O), so the wire format is tested on its own. A report is the node's `Snapshot` and
 its rooms as that node sees them: in cluster mode a node only holds the rooms that have members
 on it, and a room's `members` counts that node's members. The cluster sidecar
-(`chat.sidecar.cluster`) adds the nodes up with `chat.stats.merge` and `merge_rooms`.
+(`chat.sidecar.cluster`) adds the nodes up with `chat.core.stats.merge` and `merge_rooms`.
 
 A report is bounded twice, so one node with many rooms cannot flood the subject or exceed NATS's
 payload limit (1 MiB by default): at most `REPORT_ROOMS` rooms (the reporter sends the biggest
@@ -11,7 +11,7 @@ when it has more), and at most `MAX_REPORT_BYTES` once encoded (rooms are droppe
 of the list until it fits). A node's `snapshot.rooms` still counts all its rooms, so a reader
 can tell how many were left out.
 
-`decode_report` trusts nothing: anyone on the NATS server can publish on `chat.stats.*`, and a
+`decode_report` trusts nothing: anyone on the NATS server can publish on `chat.core.stats.*`, and a
 negative or non-finite number would otherwise travel to a response model and become a 500.
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chat.stats import RoomSnapshot, Snapshot
+from chat.core.stats import RoomSnapshot, Snapshot
 
 REPORT_VERSION = 1
 REPORT_ROOMS = 1000
@@ -35,7 +35,7 @@ MAX_REPORT_BYTES = 512 * 1024
 SUBJECT_PREFIX = "chat.stats"
 REPORTS = f"{SUBJECT_PREFIX}.*"
 """What a cluster view subscribes to. `*` is exactly one token, so the members subjects
-(`chat.stats.members.<node>`, two tokens after the prefix) never match it."""
+(`chat.core.stats.members.<node>`, two tokens after the prefix) never match it."""
 
 _NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -233,7 +233,7 @@ def _counters(obj: dict[str, Any], key: str) -> dict[str, int]:
     return {str(name): _count(value, name) for name in value}
 
 
-# --- member pages (request/reply on chat.stats.members.<node>) ----------------------------
+# --- member pages (request/reply on chat.core.stats.members.<node>) ----------------------------
 
 
 def encode_members_request(folded: str, offset: int, limit: int) -> bytes:

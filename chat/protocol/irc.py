@@ -1,7 +1,7 @@
 """The IRC dialect's wire format, and its shared codec for what rooms fan out.
 
 IRC needs per-connection state (registration, capabilities, numerics addressed to the
-recipient's nick), which lives in `chat.ircstate`; this module is the stateless half:
+recipient's nick), which lives in `chat.core.ircstate`; this module is the stateless half:
 
 - `parse` turns one line into an `IrcMessage` (tags, source, command, params);
 - `line` formats one, with the last parameter as a trailing one when it needs to be;
@@ -174,7 +174,7 @@ class IrcCodec:
         return f"IrcCodec(server_time={self.server_time}, echo={self.echo})"
 
     def decode(self, line: bytes) -> c.Command | None:
-        """Unused: IRC lines need the connection's state (`chat.ircstate.IrcState.decode`)."""
+        """Unused: IRC lines need the connection's state (`chat.core.ircstate.IrcState.decode`)."""
         return None
 
     def encode(self, event: e.Event) -> bytes:

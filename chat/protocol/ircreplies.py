@@ -1,6 +1,6 @@
 """IRC replies addressed to one client: numerics, with the recipient's nick first. Pure.
 
-`chat.ircstate.IrcState` gathers what a reply needs (the recipient's nick, the command being
+`chat.core.ircstate.IrcState` gathers what a reply needs (the recipient's nick, the command being
 answered, counts from the hub) and calls these; nothing here reads the hub. Each numeric is
 listed in docs/protocol.md, "IRC".
 """

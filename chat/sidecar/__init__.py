@@ -1,4 +1,4 @@
-"""The stats sidecar: a FastAPI app over the server's O(1) counters (`chat.stats`).
+"""The stats sidecar: a FastAPI app over the server's O(1) counters (`chat.core.stats`).
 
 - `view`: what the endpoints read (`LocalView` over the hub; bounded work per request)
 - `models`: typed response bodies (they make `/openapi.json`)

@@ -3,7 +3,7 @@
 
 Every handler is `async def` ON PURPOSE: FastAPI runs plain `def` handlers in a thread pool,
 and the hub's dicts must only be read from the event loop that owns them. Handlers only read;
-each reads a bounded amount (see `chat.sidecar.view`).
+each reads a bounded amount (see `chat.core.statsview`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
-from chat.names import check_room, fold
+from chat.core.names import check_room, fold
+from chat.core.statsview import MAX_PAGE, Order, StatsView
 from chat.protocol.errors import ProtocolError
 from chat.sidecar import models as m
 from chat.sidecar.metrics import registry_for, render
 from chat.sidecar.page import PAGE
-from chat.sidecar.view import MAX_PAGE, Order, StatsView
 
 MAX_OFFSET = 1_000_000
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"

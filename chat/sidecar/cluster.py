@@ -1,8 +1,8 @@
 """`ClusterView`: the sidecar's `StatsView` over a whole NATS cluster, from the nodes' reports.
 
-Every node's `StatsReporter` publishes a `Report` on `chat.stats.<node>` about once a second.
+Every node's `StatsReporter` publishes a `Report` on `chat.core.stats.<node>` about once a second.
 This view keeps the latest report of each node and answers from them: `/stats` is their merge
-(`chat.stats.merge`), `/rooms` the merge of their rooms (`merge_rooms`: a room with members on
+(`chat.core.stats.merge`), `/rooms` the merge of their rooms (`merge_rooms`: a room with members on
 several nodes shows once, members added up), `/nodes` each node's own numbers. A node whose
 latest report is older than `stale_after` seconds (measured on this process's monotonic clock
 when reports arrive, so node clocks do not matter) is dropped: it stopped, crashed or lost NATS.
@@ -42,9 +42,9 @@ from chat.cluster.reports import (
     members_subject,
     report_subject,
 )
-from chat.names import fold
-from chat.sidecar.view import MemberInfo, NodeSnapshot, Order
-from chat.stats import RoomSnapshot, Snapshot, merge, merge_rooms
+from chat.core.names import fold
+from chat.core.stats import RoomSnapshot, Snapshot, merge, merge_rooms
+from chat.core.statsview import MemberInfo, NodeSnapshot, Order
 
 log = structlog.get_logger("chat.sidecar.cluster")
 

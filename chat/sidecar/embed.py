@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from chat.server import ChatServer
+from chat.core.statsview import LocalView
+from chat.net.server import ChatServer
 from chat.sidecar.app import create_app
 from chat.sidecar.http import FD_BASE, MAX_CONNECTIONS, TIMEOUT, HttpServer
-from chat.sidecar.view import LocalView
 
 log = structlog.get_logger("chat.sidecar")
 

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chat.sidecar.view import NodeSnapshot
-from chat.stats import Snapshot
+from chat.core.stats import Snapshot
+from chat.core.statsview import NodeSnapshot
 
 
 class ChatCollector(Collector):

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chat.sidecar.view import NodeSnapshot
-from chat.stats import RoomSnapshot, Snapshot
+from chat.core.stats import RoomSnapshot, Snapshot
+from chat.core.statsview import NodeSnapshot
 
 
 class _Model(BaseModel):

@@ -1,6 +1,6 @@
 """`chat-stats`: the stats sidecar of a whole cluster, as a process of its own.
 
-It connects to NATS, listens to the reports every chat node publishes on `chat.stats.<node>`
+It connects to NATS, listens to the reports every chat node publishes on `chat.core.stats.<node>`
 (`chat.sidecar.cluster.ClusterView`) and serves the embedded sidecar's HTTP API over them:
 the same endpoints with the numbers merged across nodes, plus `/nodes` for each node's own.
 

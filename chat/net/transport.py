@@ -1,6 +1,6 @@
 """The asyncio side of one connection: an `asyncio.Protocol` that only moves bytes.
 
-`Client` is at once the sans-I/O connection (`chat.connection.Connection`: lines, dialect,
+`Client` is at once the sans-I/O connection (`chat.core.connection.Connection`: lines, dialect,
 limits, the hub) and the protocol of its socket, so a connection costs one Python object and no
 task: bytes arrive in `data_received`, go to `receive_data`/`process`, and what the hub queued
 leaves through the shared `Flusher` (one `write()` per client per loop pass).
@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from chat.connection import Connection
-from chat.names import fold
+from chat.core.connection import Connection
+from chat.core.names import fold
+from chat.net.tls import HANDSHAKE_TIMEOUT
 from chat.protocol.errors import SLOW_CONSUMER
-from chat.tls import HANDSHAKE_TIMEOUT
 
 if TYPE_CHECKING:
-    from chat.server import ChatServer
+    from chat.net.server import ChatServer
 
 log = structlog.get_logger("chat.transport")
 

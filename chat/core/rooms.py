@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from chat.outbox import fan_out
+from chat.core.outbox import fan_out
+from chat.core.session import Session
 from chat.protocol.codec import Codec
 from chat.protocol.events import Event
-from chat.session import Session
 
 
 class Room:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chat.cluster.wire import RoomChunk
-from chat.names import fold
+from chat.core.names import fold
 
 
 @dataclass(slots=True)

@@ -16,9 +16,14 @@ from typing import Any
 import structlog
 
 from chat.cluster import wire as w
-from chat.cluster.broker import Broker, InProcess
-from chat.history import Entry, MemoryHistory
-from chat.names import check_nick, check_room, fold
+from chat.core.broker import Broker, InProcess
+from chat.core.history import Entry, MemoryHistory
+from chat.core.names import check_nick, check_room, fold
+from chat.core.ratelimit import TokenBucket, Verdict
+from chat.core.roomindex import SizeIndex
+from chat.core.rooms import Room, fanout
+from chat.core.session import Session
+from chat.core.stats import Stats
 from chat.protocol import PROTOCOL_VERSION
 from chat.protocol import commands as c
 from chat.protocol import events as e
@@ -36,11 +41,6 @@ from chat.protocol.errors import (
     ProtocolError,
 )
 from chat.protocol.text import USAGE, TextCodec
-from chat.ratelimit import TokenBucket, Verdict
-from chat.roomindex import SizeIndex
-from chat.rooms import Room, fanout
-from chat.session import Session
-from chat.stats import Stats
 
 log = structlog.get_logger("chat.hub")
 

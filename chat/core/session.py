@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chat.outbox import Outbox
+from chat.core.outbox import Outbox
+from chat.core.ratelimit import TokenBucket
 from chat.protocol.codec import Codec
 from chat.protocol.events import Event
 from chat.protocol.text import TEXT
-from chat.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
-    from chat.rooms import Room
+    from chat.core.rooms import Room
 
 
 class Session(Outbox):
@@ -55,7 +55,7 @@ class Session(Outbox):
 
     def full(self, data: bytes) -> bool:
         """A push would pass the outbox's bounds: here (no transport to write to) that makes
-        a slow consumer; the transport first tries writing (`chat.transport.Client.full`)."""
+        a slow consumer; the transport first tries writing (`chat.net.transport.Client.full`)."""
         if not self.closing:
             self.overflow()
         return False

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The transport (`chat.transport`) calls `receive_data(bytes, now)` with whatever the socket
+The transport (`chat.net.transport`) calls `receive_data(bytes, now)` with whatever the socket
 gave it, then `process(now)`; the connection splits lines (bounded by `max_line`), charges each
 to its token bucket, picks the dialect from the first line, decodes, and hands commands to the
 hub. Everything the hub answers lands in this connection's outbox (it *is* a `Session`), and
@@ -40,8 +40,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from chat.hub import LINK_DOWN
-from chat.names import fold
+from chat.core.hub import LINK_DOWN
+from chat.core.names import fold
+from chat.core.ratelimit import TokenBucket, Verdict
+from chat.core.session import Session
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.codec import is_json_hello, is_json_value
@@ -60,11 +62,9 @@ from chat.protocol.errors import (
 from chat.protocol.jsonl import JSON
 from chat.protocol.lines import TOO_LONG, Line, LineSplitter
 from chat.protocol.text import TEXT
-from chat.ratelimit import TokenBucket, Verdict
-from chat.session import Session
 
 if TYPE_CHECKING:
-    from chat.hub import Hub
+    from chat.core.hub import Hub
 
 log = structlog.get_logger("chat.connection")
 
@@ -104,7 +104,7 @@ Reservation = tuple[c.Command, str]
 
 
 class Dialect(Protocol):
-    """A dialect with per-connection state (IRC: `chat.ircstate`), chosen by the listener.
+    """A dialect with per-connection state (IRC: `chat.core.ircstate`), chosen by the listener.
     Without one, the first line picks a stateless codec (text or JSON)."""
 
     def decode(self, line: bytes) -> Iterable[c.Command]:

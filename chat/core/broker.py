@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chat.cluster import wire
-from chat.cluster.view import ClusterView
+from chat.core.remote import ClusterView
 
 if TYPE_CHECKING:
-    from chat.hub import Hub
+    from chat.core.hub import Hub
 
 
 class InProcess:

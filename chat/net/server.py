@@ -1,8 +1,8 @@
 """The asyncio layer: listeners, admission, the table of clients, and shutdown.
 
-Each accepted socket gets a `chat.transport.Client` (its protocol and its sans-I/O
-connection at once); output goes through the shared `chat.flusher.Flusher`; idle clients are
-found by one sweeper task (`chat.idle`). Nothing here parses a byte.
+Each accepted socket gets a `chat.net.transport.Client` (its protocol and its sans-I/O
+connection at once); output goes through the shared `chat.net.flusher.Flusher`; idle clients are
+found by one sweeper task (`chat.net.idle`). Nothing here parses a byte.
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ from typing import Any
 
 import structlog
 
-from chat import idle, ircstate, tls
-from chat.cluster.broker import Broker, InProcess
-from chat.connection import Policy
-from chat.flusher import Flusher
-from chat.hub import Hub, Limits
+from chat.core import ircstate
+from chat.core.broker import Broker, InProcess
+from chat.core.connection import Policy
+from chat.core.hub import Hub, Limits
+from chat.core.stats import Stats
+from chat.net import idle, tls
+from chat.net.flusher import Flusher
+from chat.net.transport import Client
 from chat.protocol import events as e
 from chat.protocol.errors import SERVER_FULL, TOO_MANY_CONNECTIONS
 from chat.settings import Settings, version
-from chat.stats import Stats
-from chat.transport import Client
 
 log = structlog.get_logger("chat.server")
 
@@ -118,7 +119,7 @@ class ChatServer:
         )
 
     async def _start_irc(self, context: ssl.SSLContext | None) -> None:
-        """The IRC listeners: the same clients, with an IRC state attached (`chat.ircstate`)."""
+        """The IRC listeners: the same clients, with an IRC state (`chat.core.ircstate`)."""
         s, loop = self.settings, self.loop
         info = ircstate.server_info(self.hub.limits, version(), self.stats.started)
 

@@ -4,7 +4,7 @@
 disconnect reasons and error codes), a page of rooms is O(offset + limit) in creation order
 or O(rooms * log(page)) biggest first, and a page of members is O(offset + limit). Nothing
 walks the connections. `chat.sidecar.cluster.ClusterView` implements the same protocol for a
-whole NATS cluster by merging the nodes' reports with `chat.stats.merge` and `merge_rooms`.
+whole NATS cluster by merging the nodes' reports with `chat.core.stats.merge` and `merge_rooms`.
 
 This module imports nothing from fastapi or uvicorn: the cluster reporter
 (`chat.cluster.reporter`) runs a `LocalView` inside every chat node, stats extra or not.
@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from chat.hub import Hub
-from chat.names import fold
-from chat.rooms import Room
-from chat.stats import RoomRates, RoomSnapshot, Sampler, Snapshot, snapshot
+from chat.core.hub import Hub
+from chat.core.names import fold
+from chat.core.rooms import Room
+from chat.core.stats import RoomRates, RoomSnapshot, Sampler, Snapshot, snapshot
 
 Order = Literal["created", "members"]
 

@@ -11,15 +11,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chat.names import fold
+from chat.core.names import fold
+from chat.core.session import Session
 from chat.protocol import ircreplies as r
 from chat.protocol.irc import HOST, SERVER, IrcMessage, line, mask
 from chat.protocol.sanitize import clean
-from chat.session import Session
 
 if TYPE_CHECKING:
-    from chat.hub import Hub
-    from chat.ircstate import IrcState
+    from chat.core.hub import Hub
+    from chat.core.ircstate import IrcState
 
 AWAY_LEN = 200
 

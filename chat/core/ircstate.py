@@ -5,7 +5,7 @@ Theory of operation
 The IRC listener attaches an `IrcState` to each new `Connection` (`attach`): the connection's
 codec becomes the shared `IrcCodec` of its capability set, and its lines go to `decode`
 instead of a stateless codec. `decode` is a generator: it answers what is IRC's alone (CAP,
-USER, PING, WHO, WHOIS, MODE, AWAY, ...) by queueing replies itself (`chat.ircquery`), and
+USER, PING, WHO, WHOIS, MODE, AWAY, ...) by queueing replies itself (`chat.core.ircquery`), and
 yields core commands (`Say`, `Msg`, `Join`, ...) one at a time for the hub. While the hub
 handles one, `command` and `target` say what is being answered, so an error becomes the
 right numeric (`JOIN #a,#b` failing on `#b` names `#b`).
@@ -27,9 +27,9 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from chat import ircquery
-from chat.hub import Limits
-from chat.names import MAX_NICK, MAX_ROOM, check_nick, fold
+from chat.core import ircquery
+from chat.core.hub import Limits
+from chat.core.names import MAX_NICK, MAX_ROOM, check_nick, fold
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol import ircreplies as r
@@ -48,7 +48,7 @@ from chat.protocol.irc import (
 from chat.protocol.sanitize import clean
 
 if TYPE_CHECKING:
-    from chat.connection import Connection
+    from chat.core.connection import Connection
 
 CAPS = ("echo-message", "message-tags", "multi-prefix", "server-time", "userhost-in-names")
 """Capabilities offered (multi-prefix is trivially true: nobody has a channel prefix)."""
