@@ -10,14 +10,24 @@ from collections.abc import Sequence
 import structlog
 
 from chat import log as chat_log
+from chat.core.broker import Broker, InProcess
 from chat.net.loops import new_loop
 from chat.net.server import ChatServer
 from chat.settings import Settings
 
 
+def broker(settings: Settings) -> Broker:
+    """The in-process broker, or with --nats the cluster's (nats-py loads only then)."""
+    if not settings.nats:
+        return InProcess()
+    from chat.cluster.natsbroker import NatsBroker
+
+    return NatsBroker(settings.nats, settings.node_name, settings.node_ttl)
+
+
 async def serve(settings: Settings) -> None:
     asyncio.get_running_loop().set_exception_handler(chat_log.asyncio_exception)
-    server = ChatServer(settings)
+    server = ChatServer(settings, broker(settings))
     await server.start()
     sidecar = None
     if settings.stats_port:  # the HTTP stats sidecar, on this same loop (chat.sidecar)

@@ -80,9 +80,10 @@ class State:
                     room.members.add(ev["new"])
                     self.affected.append(key)
         elif kind == "who":
-            room = self.room(ev["room"])
-            room.members = {n for n in ev["nicks"] if n.lower() != me}
-            room.count = ev["total"]
+            joined = self.rooms.get(ev["room"].lower())  # `/who #other` joins nothing
+            if joined is not None:
+                joined.members = {n for n in ev["nicks"] if n.lower() != me}
+                joined.count = ev["total"]
         elif kind == "topic":
             self.room(ev["room"]).topic = ev["topic"]
         elif kind == "rooms":

@@ -6,7 +6,7 @@ implementations, one interface:
 
 - `InProcess` (the default): there are no other nodes. `publish` does nothing, the view is
   always empty, and every nick the hub finds free is free.
-- `chat.cluster.nats.NatsBroker`: other nodes exist behind a NATS server. `publish` queues the
+- `chat.cluster.natsbroker.NatsBroker`: other nodes exist behind a NATS server. `publish` queues the
   note for the broker link, the view is kept up to date from the other nodes' notes, and a nick
   is only given out once it has been reserved cluster-wide (an atomic create in JetStream KV),
   which the transport awaits before the hub sees the command (`reserve`).
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chat.cluster import wire
+from chat.core import notes as wire
 from chat.core.remote import ClusterView
 
 if TYPE_CHECKING:

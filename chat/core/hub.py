@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from chat.cluster import wire as w
+from chat.core import notes as w
 from chat.core.broker import Broker, InProcess
 from chat.core.history import Entry, MemoryHistory
 from chat.core.names import check_nick, check_room, fold

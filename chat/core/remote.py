@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chat.cluster.wire import RoomChunk
 from chat.core.names import fold
+from chat.core.notes import RoomChunk
 
 
 @dataclass(slots=True)

@@ -38,9 +38,9 @@ BACKLOG = 4096
 
 
 class ChatServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, broker: Broker | None = None) -> None:
         self.settings = s = settings
-        self.broker = _broker(settings)
+        self.broker = broker or InProcess()  # the cluster's, when `chat.cli` was given --nats
         self.hub = Hub(
             Limits(
                 default_room=s.default_room,
@@ -250,11 +250,3 @@ class ChatServer:
         if self.clients:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), 1.0)
-
-
-def _broker(settings: Settings) -> Broker:
-    if not settings.nats:
-        return InProcess()
-    from chat.cluster.natsbroker import NatsBroker  # nats-py only loads in cluster mode
-
-    return NatsBroker(settings.nats, settings.node_name, settings.node_ttl)
