@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
-MAX_NICK = 24
-RULE = "1-24 of A-Z a-z 0-9 _ - [ ] { } | ^, not starting with a digit or -"
-_NICK = re.compile(r"[A-Za-z_\[\]{}|^][A-Za-z0-9_\-\[\]{}|^]{0,23}")
+from chat.protocol.names import MAX_NICK as MAX_NICK  # one rule for server and client
+
+RULE = f"1-{MAX_NICK} of A-Z a-z 0-9 _ - [ ] {{ }} | ^, not starting with a digit or -"
+_NICK = re.compile(rf"[A-Za-z_\[\]{{}}|^][A-Za-z0-9_\-\[\]{{}}|^]{{0,{MAX_NICK - 1}}}")
 MAX_FALLBACKS = 3
 """Automatic `nick_` tries per registration; after that the user is asked for a nick."""
 

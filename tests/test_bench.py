@@ -22,8 +22,8 @@ import pytest
 
 from chat.bench.attacks import stuck
 from chat.bench.cluster import deal, spread
+from chat.bench.frames import JSON, TEXT
 from chat.bench.scenarios import plan_fanout
-from chat.bench.wire import JSON, TEXT
 from chat.bench.workers import Straddle
 from tests.helpers import TEST_FLAGS, TextClient, running_server
 

@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 
 from chat.core.connection import Connection, Policy
 from chat.core.hub import Hub, Limits
-from chat.core.names import check_room
 from chat.core.session import Session
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import ProtocolError
 from chat.protocol.jsonl import JSON
+from chat.protocol.names import check_room
 from chat.protocol.sanitize import is_text
 from chat.protocol.text import TEXT
 

@@ -15,7 +15,7 @@ from chat.cluster import inbound
 from chat.cluster import wire as w
 from chat.core.broker import InProcess
 from chat.core.hub import Hub
-from chat.core.remote import ClusterView
+from chat.core.remote import RemoteView
 from chat.protocol import commands as c
 from tests.test_hub import MemorySession
 
@@ -75,7 +75,7 @@ def test_decode_never_fails_any_other_way(kind: str, fields: list[Any]) -> None:
 
 
 def test_the_view_follows_a_node_and_forgets_it_in_one_go() -> None:
-    view = ClusterView()
+    view = RemoteView()
     view.online("n1", "Alice", 0.0)
     view.joined("n1", "#dev", "#Dev", "Alice", 0.0)
     view.joined("n2", "#dev", "#Dev", "bob", 0.0)

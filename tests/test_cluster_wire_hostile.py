@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 from chat.cluster import inbound
 from chat.cluster import wire as w
 from chat.core.hub import Hub
-from chat.core.names import fold
-from chat.core.remote import ClusterView
+from chat.core.remote import RemoteView
 from chat.core.rooms import Room
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import INTERNAL_ERROR
 from chat.protocol.jsonl import JSON
+from chat.protocol.names import fold
 from chat.protocol.text import TEXT
 from tests.test_cluster_core import Bus, MemoryBroker
 from tests.test_hub import MemorySession
@@ -191,7 +191,7 @@ def check_note(note: w.Note) -> None:
     assert w.decode(w.encode(note)) == note  # what decodes is canonical: it survives the trip
 
 
-def check_view(view: ClusterView) -> None:
+def check_view(view: RemoteView) -> None:
     """The two indexes agree, and every stored string encodes."""
     for key, remote in view.rooms.items():
         assert remote.members, f"an empty room {key} is kept"
@@ -400,7 +400,7 @@ def test_state_with_a_topic_and_no_members_applies_without_a_key_error() -> None
 
 
 def test_the_same_nick_on_two_nodes_leaves_the_room_whole_when_one_leaves() -> None:
-    view = ClusterView()
+    view = RemoteView()
     view.joined("n1", "#dev", "#Dev", "alice", 0.0)
     view.joined("n2", "#dev", "#Dev", "alice", 0.0)  # a partition's collision
     assert view.parted("n1", "#dev", "alice", 1.0)
@@ -411,7 +411,7 @@ def test_the_same_nick_on_two_nodes_leaves_the_room_whole_when_one_leaves() -> N
     check_view(view)
 
 
-def snapshot(view: ClusterView) -> Any:
+def snapshot(view: RemoteView) -> Any:
     return (
         {
             n: (dict(s.nicks), {r: set(m) for r, m in s.rooms.items()})

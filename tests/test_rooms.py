@@ -7,7 +7,7 @@ from itertools import pairwise
 import pytest
 
 from chat.core.roomindex import SizeIndex
-from chat.core.rooms import Room, fanout
+from chat.core.rooms import Room, deliver
 from chat.core.session import Session
 from chat.protocol import events as e
 from chat.protocol.commands import Command
@@ -163,7 +163,7 @@ def test_fanout_encodes_once_per_dialect_and_sends_to_each(
     echo: FakeCodec, quiet: FakeCodec
 ) -> None:
     people = [Member(i, (echo, quiet)[i % 2]) for i in range(9)]
-    assert fanout(people, EV) == 9
+    assert deliver(people, EV) == 9
     assert echo.encoded == [EV] and quiet.encoded == [EV]
     assert [p.received() for p in people] == [
         [b"echo:Notice"] if i % 2 == 0 else [b"quiet:Notice"] for i in range(9)
@@ -173,9 +173,9 @@ def test_fanout_encodes_once_per_dialect_and_sends_to_each(
 def test_fanout_skips_nobody_and_accepts_a_dict(echo: FakeCodec, quiet: FakeCodec) -> None:
     sender = Member(1, quiet)  # no echo, yet fanout is for explicit sets: it is included
     targets = {sender: None, Member(2, echo): None}
-    assert fanout(targets, EV) == 2
+    assert deliver(targets, EV) == 2
     assert sender.received() == [b"quiet:Notice"]
-    assert fanout([], EV) == 0
+    assert deliver([], EV) == 0
     assert len(echo.encoded) == 1 and len(quiet.encoded) == 1
 
 

@@ -26,7 +26,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from chat.cluster.reporter import StatsReporter
-from chat.cluster.reports import (
+from chat.cluster.reportwire import (
     MAX_REPORT_BYTES,
     REPORT_ROOMS,
     Report,

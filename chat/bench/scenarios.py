@@ -21,8 +21,8 @@ from chat.bench import procfs
 from chat.bench.attacks import Attacker
 from chat.bench.churn import Churner
 from chat.bench.cluster import deal
+from chat.bench.frames import DIALECTS, LOBBY
 from chat.bench.report import Progress, Result, percentiles
-from chat.bench.wire import DIALECTS, LOBBY
 from chat.bench.workers import MemberSpec, WorkerConfig, run
 
 POLL = 0.2

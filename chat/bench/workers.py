@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-from chat.bench.wire import DIALECTS, TAG, Dialect, padding, tag
+from chat.bench.frames import DIALECTS, TAG, Dialect, padding, tag
 
 MAX_SAMPLES = 1_000_000
 """Latency samples a worker keeps (a probe sees every message of its room)."""

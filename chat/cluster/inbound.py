@@ -21,7 +21,7 @@ import structlog
 from chat.cluster import wire as w
 from chat.core.hub import Hub
 from chat.core.remote import Gone
-from chat.core.rooms import fanout
+from chat.core.rooms import deliver
 from chat.core.session import Session
 from chat.protocol import events as e
 from chat.protocol.errors import INTERNAL_ERROR
@@ -69,7 +69,7 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
             rooms = view.renamed(node, old, new, now)
             for key in rooms:  # the same size, unless the new nick was there already
                 hub.resized(key)
-            fanout(_members(hub, rooms), e.NickChanged(old, new))
+            deliver(_members(hub, rooms), e.NickChanged(old, new))
         case w.Topic(node, key, name, text, by):
             view.set_topic(key, name, text)
             view.touch(node, now)
@@ -104,7 +104,7 @@ def lost(hub: Hub, gone: Iterable[Gone], reason: str) -> None:
     resized: set[str] = set()
     for who in gone:
         resized.update(who.rooms)
-        fanout(_members(hub, who.rooms), e.Quitted(who.nick, reason))
+        deliver(_members(hub, who.rooms), e.Quitted(who.nick, reason))
     for key in resized:
         hub.resized(key)
 

@@ -45,7 +45,7 @@ from chat.cluster import wire as w
 from chat.cluster.nicks import NICKS_BUCKET, NODES_BUCKET, NickClaims, wait_all
 from chat.cluster.reporter import StatsReporter
 from chat.core.broker import InProcess
-from chat.core.rooms import fanout
+from chat.core.rooms import deliver
 from chat.protocol import events as e
 from chat.protocol.errors import CLUSTER_DOWN, INTERNAL_ERROR, NICK_COLLISION, NICK_TAKEN
 
@@ -75,10 +75,10 @@ ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
 BAD_NOTES_LOGGED = 100
 """Undecodable notes logged one by one; past that every 1,000th (all are counted)."""
 
-LINK_DOWN = (
+LINK_DOWN_NOTICE = (
     "the cluster link is down: you are chatting with this node's users only until it is back"
 )
-LINK_UP = "the cluster link is back: rooms span every node again"
+LINK_UP_NOTICE = "the cluster link is back: rooms span every node again"
 
 
 class ClusterUnavailable(OSError):
@@ -352,7 +352,7 @@ class NatsBroker(InProcess):
             return
         self.link_up = False
         log.warning("cluster.link_down", node=self.node)
-        fanout(self.hub.nicks.values(), e.Notice(LINK_DOWN, "cluster-down"))
+        deliver(self.hub.nicks.values(), e.Notice(LINK_DOWN_NOTICE, "cluster-down"))
 
     async def _on_reconnected(self) -> None:
         log.info("cluster.link_reconnected", node=self.node)
@@ -379,7 +379,7 @@ class NatsBroker(InProcess):
         self.link_up = True
         self._announce()
         log.info("cluster.link_up", node=self.node, nicks=len(self.hub.nicks))
-        fanout(self.hub.nicks.values(), e.Notice(LINK_UP, "cluster-up"))
+        deliver(self.hub.nicks.values(), e.Notice(LINK_UP_NOTICE, "cluster-up"))
 
     async def _reassert(self) -> None:
         held = list(self.hub.nicks.items())

@@ -27,7 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from chat.cluster.reports import (
+from chat.cluster.reportwire import (
     REPORT_ROOMS,
     Report,
     check_node,

@@ -2,7 +2,7 @@
 
 Every message is a small JSON array `[kind, origin node, field, ...]`: compact, cheap to parse,
 and readable with `nats sub 'chat.>'`. Nicks and rooms travel both as display names and folded
-keys where a receiver needs to index by them without re-folding (`chat.core.names.fold`).
+keys where a receiver needs to index by them without re-folding (`chat.protocol.names.fold`).
 
 `decode` is the cluster's untrusted-input boundary, as the codecs are a client's: for any bytes
 at all it returns a note or raises `ValueError`, nothing else, so a confused or hostile
@@ -13,7 +13,7 @@ decodes is one this node could have sent, so applying it can't fail halfway:
   `RecursionError` (a note is never deeper than 4);
 - the kind, the arity, and every field's type at every depth;
 - node ids are `[A-Za-z0-9_-]{1,64}` (they become NATS subject tokens: `chat.pm.<node>`);
-- nicks and rooms are valid and canonical (`chat.core.names.check_nick` / `check_room` give them
+- nicks and rooms are valid and canonical (`chat.protocol.names.check_nick` / `check_room` give them
   back unchanged), folded keys are folded, and a key travelling with its display name is
   `fold(name)`;
 - texts (messages, reasons, topics) are Unicode scalar values (no lone surrogate from a
@@ -32,7 +32,6 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from chat.core.names import MAX_NICK, MAX_ROOM, check_nick, check_room, fold
 from chat.core.notes import (  # re-exported: the wire is where the cluster meets them
     Beat,
     Bye,
@@ -50,6 +49,7 @@ from chat.core.notes import (  # re-exported: the wire is where the cluster meet
     Topic,
 )
 from chat.protocol.errors import ProtocolError
+from chat.protocol.names import MAX_NICK, MAX_ROOM, check_nick, check_room, fold
 from chat.protocol.sanitize import clean, is_text
 
 BAD_NOTE = "bad-note"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chat.core import notes as wire
-from chat.core.remote import ClusterView
+from chat.core.remote import RemoteView
 
 if TYPE_CHECKING:
     from chat.core.hub import Hub
@@ -34,7 +34,7 @@ class InProcess:
     link_up = True
 
     def __init__(self) -> None:
-        self.view = ClusterView()  # stays empty: nobody else exists
+        self.view = RemoteView()  # stays empty: nobody else exists
 
     async def start(self, hub: Hub) -> None:
         """Join the cluster (before the server listens); raise OSError if that fails."""

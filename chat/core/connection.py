@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from chat.core.hub import LINK_DOWN
-from chat.core.names import fold
 from chat.core.ratelimit import TokenBucket, Verdict
 from chat.core.session import Session
 from chat.protocol import commands as c
@@ -61,6 +60,7 @@ from chat.protocol.errors import (
 )
 from chat.protocol.jsonl import JSON
 from chat.protocol.lines import TOO_LONG, Line, LineSplitter
+from chat.protocol.names import fold
 from chat.protocol.text import TEXT
 
 if TYPE_CHECKING:

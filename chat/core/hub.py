@@ -18,10 +18,9 @@ import structlog
 from chat.core import notes as w
 from chat.core.broker import Broker, InProcess
 from chat.core.history import Entry, MemoryHistory
-from chat.core.names import check_nick, check_room, fold
 from chat.core.ratelimit import TokenBucket, Verdict
 from chat.core.roomindex import SizeIndex
-from chat.core.rooms import Room, fanout
+from chat.core.rooms import Room, deliver
 from chat.core.session import Session
 from chat.core.stats import Stats
 from chat.protocol import PROTOCOL_VERSION
@@ -40,6 +39,7 @@ from chat.protocol.errors import (
     TOO_MANY_ROOMS,
     ProtocolError,
 )
+from chat.protocol.names import check_nick, check_room, fold
 from chat.protocol.text import USAGE, TextCodec
 
 log = structlog.get_logger("chat.hub")
@@ -143,7 +143,7 @@ class Hub:
                 self._drop_room(room)
             else:
                 neighbours.update(dict.fromkeys(room.members()))
-        fanout(neighbours, e.Quitted(nick, message or reason))
+        deliver(neighbours, e.Quitted(nick, message or reason))
 
     def nick_claimed(self, session: Session, command: c.Command) -> str | None:
         """The nick `command` would give `session`, if it is a valid and locally free one;
@@ -207,7 +207,7 @@ class Hub:
         targets: dict[Session, None] = {s: None}
         for room in s.rooms.values():
             targets.update(dict.fromkeys(room.members()))
-        fanout(targets, e.NickChanged(old, new))
+        deliver(targets, e.NickChanged(old, new))
 
     # --- rooms ------------------------------------------------------------------------------
     def _room_of(self, s: Session, name: str | None) -> Room:
@@ -464,7 +464,7 @@ class Hub:
             return
         event = e.Private(s.nick or "", target.nick or "", cmd.text, now, cmd.action)
         self.stats.messages_received += 1
-        self.stats.deliveries += fanout(
+        self.stats.deliveries += deliver(
             [target, s] if s.codec.echo and target is not s else [target], event
         )
 

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chat.core.names import fold
 from chat.core.session import Session
 from chat.protocol import ircreplies as r
 from chat.protocol.irc import HOST, SERVER, IrcMessage, line, mask
+from chat.protocol.names import fold
 from chat.protocol.sanitize import clean
 
 if TYPE_CHECKING:

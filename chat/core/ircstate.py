@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from chat.core import ircquery
 from chat.core.hub import Limits
-from chat.core.names import MAX_NICK, MAX_ROOM, check_nick, fold
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol import ircreplies as r
@@ -45,6 +44,7 @@ from chat.protocol.irc import (
     split_action,
     strip_formatting,
 )
+from chat.protocol.names import MAX_NICK, MAX_ROOM, check_nick, fold
 from chat.protocol.sanitize import clean
 
 if TYPE_CHECKING:

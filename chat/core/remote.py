@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chat.core.names import fold
 from chat.core.notes import RoomChunk
+from chat.protocol.names import fold
 
 
 @dataclass(slots=True)
@@ -45,7 +45,7 @@ class Gone:
     rooms: tuple[str, ...]
 
 
-class ClusterView:
+class RemoteView:
     def __init__(self) -> None:
         self.nodes: dict[str, NodeState] = {}
         self.rooms: dict[str, RemoteRoom] = {}

@@ -80,7 +80,7 @@ class Room:
         return delivered
 
 
-def fanout(sessions: Iterable[Session], event: Event) -> int:
+def deliver(sessions: Iterable[Session], event: Event) -> int:
     """Queue `event` for each session, encoding it once per dialect."""
     cache: dict[Codec, bytes] = {}
     count = 0

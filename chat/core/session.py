@@ -55,7 +55,7 @@ class Session(Outbox):
 
     def full(self, data: bytes) -> bool:
         """A push would pass the outbox's bounds: here (no transport to write to) that makes
-        a slow consumer; the transport first tries writing (`chat.net.transport.Client.full`)."""
+        a slow consumer; the transport first tries writing (`ChatProtocol.full`)."""
         if not self.closing:
             self.overflow()
         return False

@@ -3,7 +3,7 @@
 `LocalView` reads one in-process hub. Its costs: `snapshot()` is O(1) (plus the handful of
 disconnect reasons and error codes), a page of rooms is O(offset + limit) in creation order
 or O(rooms * log(page)) biggest first, and a page of members is O(offset + limit). Nothing
-walks the connections. `chat.sidecar.cluster.ClusterView` implements the same protocol for a
+walks the connections. `chat.sidecar.cluster.RemoteView` implements the same protocol for a
 whole NATS cluster by merging the nodes' reports with `chat.core.stats.merge` and `merge_rooms`.
 
 This module imports nothing from fastapi or uvicorn: the cluster reporter
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from chat.core.hub import Hub
-from chat.core.names import fold
 from chat.core.rooms import Room
 from chat.core.stats import RoomRates, RoomSnapshot, Sampler, Snapshot, snapshot
+from chat.protocol.names import fold
 
 Order = Literal["created", "members"]
 

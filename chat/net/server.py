@@ -1,6 +1,6 @@
 """The asyncio layer: listeners, admission, the table of clients, and shutdown.
 
-Each accepted socket gets a `chat.net.transport.Client` (its protocol and its sans-I/O
+Each accepted socket gets a `chat.net.transport.ChatProtocol` (its protocol and its sans-I/O
 connection at once); output goes through the shared `chat.net.flusher.Flusher`; idle clients are
 found by one sweeper task (`chat.net.idle`). Nothing here parses a byte.
 """
@@ -24,7 +24,7 @@ from chat.core.hub import Hub, Limits
 from chat.core.stats import Stats
 from chat.net import idle, tls
 from chat.net.flusher import Flusher
-from chat.net.transport import Client
+from chat.net.transport import ChatProtocol
 from chat.protocol import events as e
 from chat.protocol.errors import SERVER_FULL, TOO_MANY_CONNECTIONS
 from chat.settings import Settings, version
@@ -63,10 +63,10 @@ class ChatServer:
             msg_burst=s.msg_burst,
             idle_timeout=s.idle_timeout,
         )
-        self.clients: dict[int, Client] = {}
+        self.clients: dict[int, ChatProtocol] = {}
         """Every admitted socket, TLS handshakes in progress included."""
         self.per_ip: Counter[str] = Counter()
-        self.refused: set[Client] = set()
+        self.refused: set[ChatProtocol] = set()
         """Refused sockets waiting for their peer to read the refusal."""
         self._ids = itertools.count(1)
         self._servers: list[asyncio.Server] = []
@@ -91,13 +91,15 @@ class ChatServer:
         s = self.settings
         await self.broker.start(self.hub)  # cluster mode: no broker, no node (exit 1)
         if s.plain:
-            plain = await loop.create_server(lambda: Client(self), s.host, s.port, backlog=BACKLOG)
+            plain = await loop.create_server(
+                lambda: ChatProtocol(self), s.host, s.port, backlog=BACKLOG
+            )
             self._servers.append(plain)
             self.port = plain.sockets[0].getsockname()[1]
         context = tls.server_context(s.tls_cert, s.tls_key) if s.tls_cert else None
         if context is not None:
             secure = await loop.create_server(
-                lambda: Client(self, context), s.host, s.tls_port, backlog=BACKLOG
+                lambda: ChatProtocol(self, context), s.host, s.tls_port, backlog=BACKLOG
             )
             self._servers.append(secure)
             self.tls_port = secure.sockets[0].getsockname()[1]
@@ -123,8 +125,8 @@ class ChatServer:
         s, loop = self.settings, self.loop
         info = ircstate.server_info(self.hub.limits, version(), self.stats.started)
 
-        def irc_client(tls_context: ssl.SSLContext | None) -> Client:
-            client = Client(self, tls_context)
+        def irc_client(tls_context: ssl.SSLContext | None) -> ChatProtocol:
+            client = ChatProtocol(self, tls_context)
             ircstate.attach(client, info)
             return client
 
@@ -142,7 +144,7 @@ class ChatServer:
             self.irc_tls_port = secure.sockets[0].getsockname()[1]
 
     # --- the table of clients --------------------------------------------------------------
-    def admit(self, client: Client) -> tuple[str, str] | None:
+    def admit(self, client: ChatProtocol) -> tuple[str, str] | None:
         """Count a new socket in, or say why not: `(error code, message)`."""
         s = self.settings
         reason = None
@@ -161,7 +163,7 @@ class ChatServer:
         self._all_gone.clear()
         return None
 
-    def forget(self, client: Client, reason: str) -> None:
+    def forget(self, client: ChatProtocol, reason: str) -> None:
         """Take a client out of the hub: its rooms, its nick, the stats. Once per client; runs
         outside fan-out loops. Its socket stays counted until `release`."""
         if client.forgotten:
@@ -181,7 +183,7 @@ class ChatServer:
             reason=reason,
         )
 
-    def release(self, client: Client) -> None:
+    def release(self, client: ChatProtocol) -> None:
         """The socket is closed: stop counting it."""
         if self.clients.pop(client.conn_id, None) is None:
             return
@@ -232,7 +234,7 @@ class ChatServer:
         `SHUTDOWN_LINGER` seconds ago, or `timeout` passes; abort whoever is left."""
         loop = self.loop
         deadline = loop.time() + timeout
-        flushed: dict[Client, float] = {}
+        flushed: dict[ChatProtocol, float] = {}
         while self.clients and loop.time() < deadline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), SHUTDOWN_POLL)

@@ -1,9 +1,9 @@
 """The asyncio side of one connection: an `asyncio.Protocol` that only moves bytes.
 
-`Client` is at once the sans-I/O connection (`chat.core.connection.Connection`: lines, dialect,
-limits, the hub) and the protocol of its socket, so a connection costs one Python object and no
-task: bytes arrive in `data_received`, go to `receive_data`/`process`, and what the hub queued
-leaves through the shared `Flusher` (one `write()` per client per loop pass).
+`ChatProtocol` is at once the sans-I/O connection (`chat.core.connection.Connection`: lines,
+dialect, limits, the hub) and the protocol of its socket, so a connection costs one Python
+object and no task: bytes arrive in `data_received`, go to `receive_data`/`process`, and what
+the hub queued leaves through the shared `Flusher` (one `write()` per client per loop pass).
 
 - **Fair input.** When `process` says a pass's worth of input is used up, reading pauses and
   the rest is handled on the next loop pass, after everyone else and after the output of this
@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from chat.core.connection import Connection
-from chat.core.names import fold
 from chat.net.tls import HANDSHAKE_TIMEOUT
 from chat.protocol.errors import SLOW_CONSUMER
+from chat.protocol.names import fold
 
 if TYPE_CHECKING:
     from chat.net.server import ChatServer
@@ -50,7 +50,7 @@ MAX_REFUSED_LINGERING = 1000
 UNKNOWN_PEER = "unknown"
 
 
-class Client(Connection, asyncio.Protocol):
+class ChatProtocol(Connection, asyncio.Protocol):
     __slots__ = (
         "_abort",
         "_paused",

@@ -1,5 +1,5 @@
 """The FastAPI application: `/health`, `/stats`, `/nodes`, `/rooms`, `/rooms/{name}`, `/metrics`,
-`/`. The same app serves one in-process hub (`LocalView`) or a whole cluster (`ClusterView`).
+`/`. The same app serves one in-process hub (`LocalView`) or a whole cluster (`ClusterStats`).
 
 Every handler is `async def` ON PURPOSE: FastAPI runs plain `def` handlers in a thread pool,
 and the hub's dicts must only be read from the event loop that owns them. Handlers only read;
@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
-from chat.core.names import check_room, fold
 from chat.core.statsview import MAX_PAGE, Order, StatsView
 from chat.protocol.errors import ProtocolError
+from chat.protocol.names import check_room, fold
 from chat.sidecar import models as m
 from chat.sidecar.metrics import registry_for, render
 from chat.sidecar.page import PAGE

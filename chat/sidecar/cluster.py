@@ -1,4 +1,4 @@
-"""`ClusterView`: the sidecar's `StatsView` over a whole NATS cluster, from the nodes' reports.
+"""`ClusterStats`: the sidecar's `StatsView` over a whole NATS cluster, from the nodes' reports.
 
 Every node's `StatsReporter` publishes a `Report` on `chat.core.stats.<node>` about once a second.
 This view keeps the latest report of each node and answers from them: `/stats` is their merge
@@ -33,7 +33,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from chat.cluster.reports import (
+from chat.cluster.reportwire import (
     REPORTS,
     Report,
     decode_members,
@@ -42,9 +42,9 @@ from chat.cluster.reports import (
     members_subject,
     report_subject,
 )
-from chat.core.names import fold
 from chat.core.stats import RoomSnapshot, Snapshot, merge, merge_rooms
 from chat.core.statsview import MemberInfo, NodeSnapshot, Order
+from chat.protocol.names import fold
 
 log = structlog.get_logger("chat.sidecar.cluster")
 
@@ -71,7 +71,7 @@ class _Merged:
     by_key: dict[str, RoomSnapshot]
 
 
-class ClusterView:
+class ClusterStats:
     def __init__(
         self,
         nc: Client,

@@ -1,7 +1,7 @@
 """`chat-stats`: the stats sidecar of a whole cluster, as a process of its own.
 
 It connects to NATS, listens to the reports every chat node publishes on `chat.core.stats.<node>`
-(`chat.sidecar.cluster.ClusterView`) and serves the embedded sidecar's HTTP API over them:
+(`chat.sidecar.cluster.ClusterStats`) and serves the embedded sidecar's HTTP API over them:
 the same endpoints with the numbers merged across nodes, plus `/nodes` for each node's own.
 
 Startup is strict and running is forgiving. If no NATS server answers within
@@ -30,7 +30,7 @@ from nats.aio.client import Client
 from chat import log as chat_log
 from chat.settings import build_parser, option
 from chat.sidecar.app import create_app
-from chat.sidecar.cluster import STALE_AFTER, ClusterView
+from chat.sidecar.cluster import STALE_AFTER, ClusterStats
 from chat.sidecar.http import MAX_CONNECTIONS, TIMEOUT, HttpServer
 
 log = structlog.get_logger("chat.sidecar.standalone")
@@ -158,7 +158,7 @@ async def serve(settings: StatsSettings) -> int:
     """Run until SIGINT/SIGTERM (0) or until the NATS connection is closed for good (1)."""
     closed = asyncio.Event()
     nc = await connect(settings.urls, settings.connect_timeout, closed)
-    view = ClusterView(nc, stale_after=settings.stale_after)
+    view = ClusterStats(nc, stale_after=settings.stale_after)
     http = HttpServer(
         create_app(view),
         settings.host,
