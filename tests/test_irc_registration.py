@@ -173,9 +173,10 @@ async def test_shutdown_says_error(server: ChatServer) -> None:
 
 
 async def test_tls_listener(tmp_path: object) -> None:
-    trustme = pytest.importorskip("trustme")
     import ssl
     from pathlib import Path
+
+    import trustme  # a dev dependency, like every test's
 
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")

@@ -10,15 +10,16 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 
 from chat.core import notes as w
+from chat.core import replay
 from chat.core.broker import Broker, InProcess
-from chat.core.history import Entry, MemoryHistory
-from chat.core.ratelimit import TokenBucket, Verdict
+from chat.core.history import MemoryHistory
+from chat.core.limits import Limits as Limits  # the hub's settings, re-exported
+from chat.core.ratelimit import CreationBudget
 from chat.core.roomindex import SizeIndex
 from chat.core.rooms import Room, deliver
 from chat.core.session import Session
@@ -33,37 +34,18 @@ from chat.protocol.errors import (
     NO_SUCH_NICK,
     NOT_IN_ROOM,
     NOT_REGISTERED,
-    RATE_LIMITED,
     ROOM_FULL,
     ROOM_LIMIT,
     TOO_MANY_ROOMS,
     ProtocolError,
 )
-from chat.protocol.names import check_nick, check_room, fold
+from chat.protocol.names import MAX_NICK, check_nick, check_room, fold
 from chat.protocol.text import USAGE, TextCodec
 
 log = structlog.get_logger("chat.hub")
 
-GREETING = "welcome to chat! pick a nick (1-24 of A-Z a-z 0-9 _ - [ ] { } | ^):"
+GREETING = f"welcome to chat! pick a nick (1-{MAX_NICK} of A-Z a-z 0-9 _ - [ ] {{ }} | ^):"
 MOTD = "type /help for commands; lines you type go to your current room."
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The core's limits; each is documented in docs/protocol.md."""
-
-    default_room: str = "#lobby"
-    max_rooms_per_client: int = 20
-    max_rooms: int = 10_000
-    max_room_members: int = 10_000
-    max_topic: int = 300
-    list_limit: int = 100  # names in a /who reply, rooms in a /rooms reply
-    room_create_rate: float = 0.5  # new rooms per second per client (0: no limit) ...
-    room_create_burst: int = 10  # ... in bursts of this many; an address gets 4x both ...
-    room_create_per_address: bool = True  # ... unless per-address limits are off (a NAT)
-    history_size: int = 500  # messages kept per room (0: no history)
-    history_bytes: int = 64 * 1024 * 1024  # text kept in all rooms together
-    history_on_join: int = 10  # lines a text-dialect client is shown when it joins a room
 
 
 class Hub:
@@ -84,7 +66,11 @@ class Hub:
         self.history: MemoryHistory | None = None  # off in cluster mode: offsets are per node
         if self.limits.history_size and not self.broker.clustered:
             self.history = MemoryHistory(self.limits.history_size, self.limits.history_bytes)
-        self._creating: dict[str, TokenBucket] = {}  # room creation budget per address
+        self.creation = CreationBudget(
+            self.limits.room_create_rate,
+            self.limits.room_create_burst,
+            self.limits.room_create_per_address,
+        )
         self.stats = Stats()
         self._handlers: dict[type, Callable[[Session, Any], None]] = {
             c.Hello: self._hello,
@@ -249,7 +235,7 @@ class Hub:
                 )
             elsewhere = self.broker.view.room(key)
             if elsewhere is None:
-                self._charge_creation(s)
+                self.creation.charge(s, self.monotonic())
             room = self.rooms[key] = Room(elsewhere.name if elsewhere else name, key)
             room.topic = elsewhere.topic if elsewhere else ""
             log.debug("room.created", room=name)
@@ -276,32 +262,16 @@ class Hub:
     def _resume(self, s: Session, room: Room, since: tuple[str, int], joined: e.Joined) -> None:
         """Send a resuming joiner every message after `since`, then its join with `recovered`."""
         assert self.history is not None
-        entries, recovered = self.history.since(room.folded, *since, self.limits.history_size)
-        budget, start = s.max_bytes // 2, len(entries)  # what the send queue takes in one go
-        while start and budget >= entries[start - 1].weight:
-            start -= 1
-            budget -= entries[start].weight
-        if start:  # more was missed than one go holds: the client pages for the rest
-            entries, recovered = entries[start:], False
-        epoch = joined.epoch
-        for m in entries:
-            s.send(e.Message(room.name, m.nick, m.text, m.ts, m.action, m.offset, epoch, True))
-        s.send(replace(joined, recovered=recovered))
+        for event in replay.resume(
+            self.history, room.name, room.folded, since, joined, s.max_bytes // 2
+        ):
+            s.send(event)
 
     def _recent(self, s: Session, room: Room, count: int) -> None:
         assert self.history is not None
         entries = self.history.page(room.folded, limit=count)
         if entries:
-            s.send(self._page(room, entries))
-
-    def _page(self, room: Room, entries: list[Entry]) -> e.HistoryPage:
-        assert self.history is not None
-        epoch, _ = self.history.position(room.folded)
-        messages = tuple(
-            e.Message(room.name, m.nick, m.text, m.ts, m.action, m.offset, epoch, True)
-            for m in entries
-        )
-        return e.HistoryPage(room.name, epoch, messages)
+            s.send(replay.page(self.history, room.name, room.folded, entries))
 
     def _history(self, s: Session, cmd: c.History) -> None:
         room = self._room_of(s, cmd.room)
@@ -311,15 +281,8 @@ class Hub:
             room.folded, before=cmd.before, after=cmd.after, limit=cmd.limit
         )
         # One page is one line: it must fit the asker's send queue with room to spare.
-        budget, keep = s.max_bytes // 2, 0
-        order = entries if cmd.after is not None else reversed(entries)
-        for m in order:
-            if budget < m.weight:
-                break
-            budget -= m.weight
-            keep += 1
-        entries = entries[:keep] if cmd.after is not None else entries[len(entries) - keep :]
-        s.send(self._page(room, entries))
+        entries = replay.fit(entries, s.max_bytes // 2, newest=cmd.after is None)
+        s.send(replay.page(self.history, room.name, room.folded, entries))
 
     def _part(self, s: Session, cmd: c.Part) -> None:
         room = self._room_of(s, cmd.room)
@@ -356,30 +319,6 @@ class Hub:
         room.broadcast(e.TopicIs(room.name, room.topic, s.nick))
         node = self.broker.node
         self.broker.publish(w.Topic(node, room.folded, room.name, cmd.text, s.nick or ""))
-
-    def _charge_creation(self, s: Session) -> None:
-        """Creating a room costs a token of the client's and of its address's budget."""
-        limits = self.limits
-        if not limits.room_create_rate:
-            return
-        now = self.monotonic()
-        if s.creating is None:
-            s.creating = TokenBucket(limits.room_create_rate, limits.room_create_burst, now)
-        ok = s.creating.take(now) is Verdict.OK
-        if ok and limits.room_create_per_address:
-            by_ip = self._creating.get(s.ip)
-            if by_ip is None:
-                if len(self._creating) >= MAX_ADDRESSES:
-                    self._creating = {a: b for a, b in self._creating.items() if not b.rested(now)}
-                rate, burst = limits.room_create_rate * 4, limits.room_create_burst * 4
-                by_ip = self._creating[s.ip] = TokenBucket(rate, burst, now)
-            ok = by_ip.take(now) is Verdict.OK
-        if not ok:
-            every = 1 / limits.room_create_rate
-            raise ProtocolError(
-                RATE_LIMITED,
-                f"you are creating rooms too fast (one per {every:g}s); join an existing one",
-            )
 
     def size(self, key: str) -> int:
         """Members of a room (folded name) on every node."""
@@ -484,5 +423,3 @@ class Hub:
 LINK_DOWN = "the cluster link is down; try again in a few seconds"
 
 _BEFORE_NICK = (c.Hello, c.Nick, c.Quit, c.Help, c.Ping)
-MAX_ADDRESSES = 4096
-"""Addresses whose room-creation budget is kept; past it, rested budgets are forgotten."""

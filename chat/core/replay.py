@@ -1,0 +1,52 @@
+"""What a client is sent from a room's history: a resume after `since`, or a page.
+
+Pure functions over `chat.core.history.MemoryHistory` that build events; the hub sends them.
+Everything sent in one go must fit the asker's send queue (a resume or a page is generated in
+one loop pass, before the client can read any of it), so each is cut to `budget` bytes:
+a resume then says `recovered: false`, a page holds fewer messages than asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from chat.core.history import Entry, MemoryHistory
+from chat.protocol import events as e
+
+
+def resume(
+    history: MemoryHistory,
+    room: str,
+    key: str,
+    since: tuple[str, int],
+    joined: e.Joined,
+    budget: int,
+) -> list[e.Event]:
+    """Every message after `since` (each `replay`), then `joined` with `recovered`."""
+    entries, recovered = history.since(key, *since, history.size)
+    kept = fit(entries, budget, newest=True)
+    if len(kept) < len(entries):  # more was missed than one go holds: the client pages
+        recovered = False
+    events: list[e.Event] = [_message(room, m, joined.epoch) for m in kept]
+    events.append(replace(joined, recovered=recovered))
+    return events
+
+
+def page(history: MemoryHistory, room: str, key: str, entries: list[Entry]) -> e.HistoryPage:
+    epoch, _ = history.position(key)
+    return e.HistoryPage(room, epoch, tuple(_message(room, m, epoch) for m in entries))
+
+
+def fit(entries: list[Entry], budget: int, *, newest: bool) -> list[Entry]:
+    """The longest run of `entries` (from the newest end, or the oldest) within `budget`."""
+    keep = 0
+    for m in reversed(entries) if newest else entries:
+        if budget < m.weight:
+            break
+        budget -= m.weight
+        keep += 1
+    return entries[len(entries) - keep :] if newest else entries[:keep]
+
+
+def _message(room: str, m: Entry, epoch: str) -> e.Message:
+    return e.Message(room, m.nick, m.text, m.ts, m.action, m.offset, epoch, True)
