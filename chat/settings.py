@@ -114,7 +114,10 @@ class Settings:
     )
     stats_host: str = _opt("127.0.0.1", "address the stats sidecar listens on")
     stats_max_connections: int = _opt(
-        64, "HTTP connections the stats sidecar holds at once; more are refused", lo=1
+        64,
+        "HTTP connections the stats sidecar holds at once (at the cap the oldest idle one"
+        " makes room; 503 when none is idle)",
+        lo=1,
     )
     stats_timeout: float = _opt(
         10.0,
