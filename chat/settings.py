@@ -65,6 +65,9 @@ class Settings:
     history_size: int = _opt(
         500, "messages of history kept per room, for resume and paging (0: no history)", lo=0
     )
+    history_db: str = _opt(
+        "", "SQLite file that keeps history (and its epochs) across restarts (empty: memory only)"
+    )
     history_bytes: int = _opt(
         64 * 1024 * 1024,
         "bytes of history kept in all rooms together; past it the oldest messages go",

@@ -73,6 +73,8 @@ class MemoryHistory:
         self.evicted = 0
         self.recovered = 0
         self.not_recovered = 0
+        self.sink: Callable[[Stream, Entry], None] | None = None
+        """Told of every appended message (a persistent store keeps it: `chat.net.historydb`)."""
 
     # --- writing ------------------------------------------------------------------------------
     def append(self, room: str, nick: str, text: str, ts: float, action: bool) -> tuple[str, int]:
@@ -91,7 +93,22 @@ class MemoryHistory:
                 self._compact()
         while self.nbytes > self.max_bytes and self._order:
             self._evict_oldest()
+        if self.sink is not None:
+            self.sink(stream, entry)
         return stream.epoch, entry.offset
+
+    def restore(self, room: str, epoch: str, last: int, entries: list[Entry]) -> None:
+        """Load a room's stream as a persistent store kept it (before serving anyone)."""
+        stream = self.streams[room] = Stream(room, epoch)
+        stream.last = last
+        stream.orphan = True  # its room does not exist (yet): forgotten once empty
+        for entry in entries[-self.size :] if self.size else []:
+            stream.entries.append(entry)
+            self._order.append((stream, entry.offset))
+            self.stored += 1
+            self.nbytes += entry.weight
+        while self.nbytes > self.max_bytes and self._order:
+            self._evict_oldest()
 
     def _stream(self, room: str) -> Stream:
         stream = self.streams.get(room)

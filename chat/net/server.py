@@ -24,6 +24,7 @@ from chat.core.hub import Hub, Limits
 from chat.core.stats import Stats
 from chat.net import idle, tls
 from chat.net.flusher import Flusher
+from chat.net.historydb import HistoryDB
 from chat.net.transport import ChatProtocol
 from chat.protocol import events as e
 from chat.protocol.errors import SERVER_FULL, TOO_MANY_CONNECTIONS
@@ -74,6 +75,7 @@ class ChatServer:
         self._all_gone = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self.historydb: HistoryDB | None = None
         self.loop: asyncio.AbstractEventLoop
         self.flusher: Flusher
         self.port = 0
@@ -90,6 +92,8 @@ class ChatServer:
         self.flusher = Flusher(loop)
         s = self.settings
         await self.broker.start(self.hub)  # cluster mode: no broker, no node (exit 1)
+        if s.history_db and self.hub.history is not None:
+            self.historydb = await HistoryDB.open(s.history_db, self.hub.history)
         if s.plain:
             plain = await loop.create_server(
                 lambda: ChatProtocol(self), s.host, s.port, backlog=BACKLOG
@@ -224,6 +228,8 @@ class ChatServer:
         for task in list(self._tasks):
             task.cancel()
         await self.broker.stop()
+        if self.historydb is not None:
+            await self.historydb.close()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
