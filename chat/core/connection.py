@@ -214,17 +214,19 @@ class Connection(Session):
             self._error(LINE_TOO_LONG, f"lines are at most {limit} bytes; it was dropped")
             return
         assert isinstance(line, bytes)
+        self._reply_bytes = 0
         try:
             if self.dialect is None:
                 command = self._decode(line)
                 if command is not None:
                     self._command(command, now)
-                return
-            for command in self.dialect.decode(line):
-                if self.closing or not self._command(command, now):
-                    return
+            else:
+                for command in self.dialect.decode(line):
+                    if self.closing or not self._command(command, now):
+                        break
         except ProtocolError as err:
             self.hub.error(self, err)
+        self._charge(now)
 
     def _command(self, command: c.Command, now: float) -> bool:
         """Handle one command, or park it for a nick reservation (False: stop there)."""
@@ -246,10 +248,14 @@ class Connection(Session):
         return self.codec.decode(line)
 
     def _handle(self, command: c.Command, now: float) -> None:
-        self._reply_bytes = 0
         self.hub.handle(self, command)
+
+    def _charge(self, now: float) -> None:
+        """What this line's replies weighed (every push to this client while handling it, in
+        any dialect) costs extra tokens: one per `REPLY_UNIT` bytes."""
         if self.bucket is not None and self._reply_bytes >= REPLY_UNIT:
             self.bucket.charge(self._reply_bytes // REPLY_UNIT, now)
+        self._reply_bytes = 0
 
     def reserved(self, error: str | None, now: float) -> None:
         """The cluster answered the reservation of `reserving`'s nick (None: it is ours)."""
@@ -263,7 +269,9 @@ class Connection(Session):
             elif error is not None:
                 self._error(CLUSTER_DOWN, f"can't claim a nick: {LINK_DOWN}")
             elif not self.closing:
+                self._reply_bytes = 0
                 self._handle(command, now)
+                self._charge(now)
         except Exception as exc:  # the boundary, as in `process`
             self.internal_error(exc)
         finally:
@@ -293,8 +301,13 @@ class Connection(Session):
         """Encode `event` in this connection's dialect and queue it (a reply: it is weighed)."""
         data = self.codec.encode(event) if self.dialect is None else self.dialect.reply(event)
         if data:
-            self._reply_bytes += len(data)
             self.push(data)
+
+    def push(self, data: bytes) -> None:
+        """Queue bytes for this client alone (a reply, a private message): weighed for the
+        rate limit while a line of this client's is being handled (`_charge`)."""
+        self._reply_bytes += len(data)
+        super().push(data)
 
     def refusal(self, code: str, message: str) -> bytes:
         """The one line refusing a connection at the door (`server-full`, ...): text, as no
