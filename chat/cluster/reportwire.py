@@ -11,6 +11,11 @@ when it has more), and at most `MAX_REPORT_BYTES` once encoded (rooms are droppe
 of the list until it fits). A node's `snapshot.rooms` still counts all its rooms, so a reader
 can tell how many were left out.
 
+A snapshot's `history` block travels as an object of its own (the fields of
+`chat.core.stats.HistorySnapshot`, by name). Reports stay version 1 both ways: a node of the
+previous version sends no `history` (it reads as zeros, and still merges), and ignores one it
+receives; a field of the block it does not carry reads as 0.
+
 `decode_report` trusts nothing: anyone on the NATS server can publish on `chat.core.stats.*`, and a
 negative or non-finite number would otherwise travel to a response model and become a 500.
 """
@@ -21,10 +26,10 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from chat.core.stats import RoomSnapshot, Snapshot
+from chat.core.stats import HistorySnapshot, RoomSnapshot, Snapshot
 
 REPORT_VERSION = 1
 REPORT_ROOMS = 1000
@@ -55,7 +60,8 @@ _SNAPSHOT_FIELDS = (
     "loop_lag",
     "loop_lag_max",
 )
-"""Every `Snapshot` field but the mappings and `nodes` (always 1 in a report)."""
+"""Every `Snapshot` field but the mappings, `history` and `nodes` (always 1 in a report)."""
+_HISTORY_FIELDS = tuple(f.name for f in fields(HistorySnapshot))
 
 
 def check_node(node: str) -> str:
@@ -109,6 +115,7 @@ def _document(report: Report, rooms: Sequence[RoomSnapshot]) -> dict[str, Any]:
     snap: dict[str, Any] = {name: getattr(s, name) for name in _SNAPSHOT_FIELDS}
     snap["disconnects"] = dict(s.disconnects)
     snap["errors"] = dict(s.errors)
+    snap["history"] = asdict(s.history)
     return {
         "v": REPORT_VERSION,
         "node": check_node(report.node),
@@ -170,8 +177,17 @@ def decode_report(data: bytes) -> Report:
         loop_lag=_number(snap, "loop_lag"),
         loop_lag_max=_number(snap, "loop_lag_max"),
         nodes=1,  # a report speaks for one node, whatever it claims
+        history=_decode_history(snap),
     )
     return Report(node=node, snapshot=snapshot, rooms=[_decode_room(r) for r in rooms])
+
+
+def _decode_history(snap: dict[str, Any]) -> HistorySnapshot:
+    """The `history` block; zeros from a node that sends none (one of the previous version)."""
+    if "history" not in snap:
+        return HistorySnapshot()
+    h = _object(snap["history"], "history")
+    return HistorySnapshot(**{k: _count(h, k) if k in h else 0 for k in _HISTORY_FIELDS})
 
 
 def _decode_room(value: object) -> RoomSnapshot:

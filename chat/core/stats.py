@@ -10,6 +10,8 @@ Three layers, none of which walks connections:
   at it, so the cost is proportional to what is viewed, never to how many rooms exist.
 - `Snapshot` / `RoomSnapshot`: frozen, plain-data views that can be sent to other nodes and
   merged (`merge`, `merge_rooms`): counters and rates add up, peaks and lags take the max.
+  A snapshot's `history` block (`HistorySnapshot`) copies the history store's own counters,
+  which it keeps up to date as it stores and evicts: reading them is O(1), whatever it holds.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
+from typing import Protocol
 
 
 @dataclass(slots=True)
@@ -132,6 +135,48 @@ class RoomRates:
 # --- snapshots and merging ----------------------------------------------------------------
 
 
+class HistoryCounters(Protocol):
+    """What a history store counts as it goes (`chat.core.history.MemoryHistory`)."""
+
+    @property
+    def stored(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def evicted(self) -> int: ...
+    @property
+    def recovered(self) -> int: ...
+    @property
+    def not_recovered(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySnapshot:
+    """A node's history store at one moment; all zeros when it keeps none (history off, or
+    cluster mode). Every field is a non-negative integer that adds up across nodes: the field
+    list here is the only one (`merge` and the report wire format walk it)."""
+
+    messages: int = 0
+    """Messages held now, all rooms together."""
+    bytes: int = 0
+    """What they weigh against `--history-bytes`."""
+    evicted: int = 0
+    """Messages dropped to stay within the bounds, since start."""
+    recovered: int = 0
+    """Resumes (`join` with `since`) that got everything they missed."""
+    not_recovered: int = 0
+    """Resumes that could not (epoch changed, or missed messages evicted)."""
+
+    @classmethod
+    def of(cls, h: HistoryCounters | None) -> HistorySnapshot:
+        if h is None:
+            return cls()
+        return cls(h.stored, h.nbytes, h.evicted, h.recovered, h.not_recovered)
+
+    def __add__(self, other: HistorySnapshot) -> HistorySnapshot:
+        return HistorySnapshot(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """A node's numbers at one moment; plain data, so it can travel and be merged."""
@@ -153,6 +198,7 @@ class Snapshot:
     loop_lag: float = 0.0
     loop_lag_max: float = 0.0
     nodes: int = 1
+    history: HistorySnapshot = HistorySnapshot()
 
     @property
     def uptime(self) -> float:
@@ -160,9 +206,14 @@ class Snapshot:
 
 
 def snapshot(
-    stats: Stats, rooms: int, sampler: Sampler | None = None, now: float | None = None
+    stats: Stats,
+    rooms: int,
+    sampler: Sampler | None = None,
+    now: float | None = None,
+    history: HistoryCounters | None = None,
 ) -> Snapshot:
-    """Copy the live counters (O(number of distinct reasons and error codes))."""
+    """Copy the live counters (O(number of distinct reasons and error codes)); `history` is the
+    hub's store, None when it keeps none."""
     return Snapshot(
         taken=time.time() if now is None else now,
         started=stats.started,
@@ -180,13 +231,15 @@ def snapshot(
         delivered_per_second=sampler.delivered_per_second if sampler else 0.0,
         loop_lag=sampler.lag if sampler else 0.0,
         loop_lag_max=sampler.lag_max if sampler else 0.0,
+        history=HistorySnapshot.of(history),
     )
 
 
 def merge(snapshots: Iterable[Snapshot], rooms: int | None = None) -> Snapshot:
     """Combine several nodes' snapshots into one cluster-wide snapshot.
 
-    Counters, current connections and rates add up; lags take the worst node. The cluster's
+    Counters, current connections, rates and the history block add up; lags take the worst
+    node. The cluster's
     peak is the largest of the nodes' peaks and the current total: a lower bound of the true
     cluster peak, since the nodes' peaks need not have happened at the same time. A room
     present on several nodes would be counted once per node, so a caller that knows the
@@ -219,6 +272,7 @@ def merge(snapshots: Iterable[Snapshot], rooms: int | None = None) -> Snapshot:
         loop_lag=max(s.loop_lag for s in snaps),
         loop_lag_max=max(s.loop_lag_max for s in snaps),
         nodes=sum(s.nodes for s in snaps),
+        history=sum((s.history for s in snaps), HistorySnapshot()),
     )
 
 

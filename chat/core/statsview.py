@@ -1,10 +1,11 @@
 """What the sidecar reads: a `StatsView` answers every question an endpoint asks.
 
 `LocalView` reads one in-process hub. Its costs: `snapshot()` is O(1) (plus the handful of
-disconnect reasons and error codes), a page of rooms is O(offset + limit) in creation order
-or O(rooms * log(page)) biggest first, and a page of members is O(offset + limit). Nothing
-walks the connections. `chat.sidecar.cluster.RemoteView` implements the same protocol for a
-whole NATS cluster by merging the nodes' reports with `chat.core.stats.merge` and `merge_rooms`.
+disconnect reasons and error codes; the history store's counters are read, its rooms never
+walked), a page of rooms is O(offset + limit) in creation order or O(rooms * log(page)) biggest
+first, and a page of members is O(offset + limit). Nothing walks the connections.
+`chat.sidecar.cluster.RemoteView` implements the same protocol for a whole NATS cluster by
+merging the nodes' reports with `chat.core.stats.merge` and `merge_rooms`.
 
 This module imports nothing from fastapi or uvicorn: the cluster reporter
 (`chat.cluster.reporter`) runs a `LocalView` inside every chat node, stats extra or not.
@@ -81,7 +82,8 @@ class LocalView:
         self.clock = clock
 
     def snapshot(self) -> Snapshot:
-        return snapshot(self.hub.stats, len(self.hub.rooms), self.sampler)
+        hub = self.hub
+        return snapshot(hub.stats, len(hub.rooms), self.sampler, history=hub.history)
 
     def nodes(self) -> list[NodeSnapshot]:
         return [NodeSnapshot(self.node, self.snapshot(), 0.0)]

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chat.core.stats import Snapshot
+from chat.core.stats import HistorySnapshot, Snapshot
 from chat.core.statsview import NodeSnapshot
 
 
@@ -65,6 +65,19 @@ class ChatCollector(Collector):
         yield _gauge(
             "chat_event_loop_lag_max_seconds", "Largest loop lag of the last 10 s", s.loop_lag_max
         )
+        yield from _history(s.history)
+
+
+def _history(h: HistorySnapshot) -> Iterator[Metric]:
+    yield _gauge("chat_history_messages", "Messages held in room history", h.messages)
+    yield _gauge("chat_history_bytes", "Bytes of room history held (--history-bytes)", h.bytes)
+    yield _counter("chat_history_evicted", "History messages evicted to fit the bounds", h.evicted)
+    resumes = CounterMetricFamily(
+        "chat_history_resumes", "Resumes (join with since), by result", labels=["result"]
+    )
+    resumes.add_metric(["recovered"], h.recovered)
+    resumes.add_metric(["not_recovered"], h.not_recovered)
+    yield resumes
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

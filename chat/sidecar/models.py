@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chat.core.stats import RoomSnapshot, Snapshot
+from chat.core.stats import HistorySnapshot, RoomSnapshot, Snapshot
 from chat.core.statsview import NodeSnapshot
 
 
@@ -51,6 +51,41 @@ class EventLoop(_Model):
     lag_max_seconds: float = Field(ge=0, description="largest lag over the last 10 samples")
 
 
+class Resumes(_Model):
+    recovered: int = Field(
+        ge=0, description="resumes (JSON `join` with `since`) sent everything they had missed"
+    )
+    not_recovered: int = Field(
+        ge=0,
+        description="resumes that could not be (the room's epoch changed, or missed messages "
+        "were evicted): sent the retained tail and `recovered: false`",
+    )
+
+
+class History(_Model):
+    messages: int = Field(
+        ge=0,
+        description="messages held for resume and paging, all rooms (0 when history is off: "
+        "--history-size 0, or cluster mode)",
+    )
+    bytes: int = Field(
+        ge=0, description="what they weigh against --history-bytes (text, nick, 64 B each)"
+    )
+    evicted_total: int = Field(
+        ge=0, description="messages dropped to stay within --history-size or --history-bytes"
+    )
+    resumes: Resumes = Field(description="resumes since start, by result")
+
+    @classmethod
+    def of(cls, h: HistorySnapshot) -> History:
+        return cls(
+            messages=h.messages,
+            bytes=h.bytes,
+            evicted_total=h.evicted,
+            resumes=Resumes(recovered=h.recovered, not_recovered=h.not_recovered),
+        )
+
+
 class StatsOut(_Model):
     nodes: int = Field(
         ge=0,
@@ -67,6 +102,7 @@ class StatsOut(_Model):
         description="errors sent to clients by code (bad-nick, line-too-long, ...)"
     )
     event_loop: EventLoop
+    history: History = Field(description="the room history store (summed over nodes)")
 
     @classmethod
     def of(cls, s: Snapshot) -> StatsOut:
@@ -93,6 +129,7 @@ class StatsOut(_Model):
             ),
             errors=dict(s.errors),
             event_loop=EventLoop(lag_seconds=s.loop_lag, lag_max_seconds=s.loop_lag_max),
+            history=History.of(s.history),
         )
 
 
