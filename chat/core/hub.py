@@ -379,11 +379,13 @@ class Hub:
             if self.history is not None
             else ("", 0)
         )
+        # Other nodes first: the broker's writer is woken before this pass's local writes are
+        # scheduled, so the hop to them starts before the (longer) local fan-out is written.
+        node = self.broker.node
+        self.broker.publish(w.Said(node, room.folded, room.name, s.nick or "", text, now, action))
         self.stats.deliveries += room.broadcast(
             e.Message(room.name, s.nick or "", text, now, action, offset, epoch), sender=s
         )
-        node = self.broker.node
-        self.broker.publish(w.Said(node, room.folded, room.name, s.nick or "", text, now, action))
 
     def _msg(self, s: Session, cmd: c.Msg) -> None:
         folded = fold(cmd.to)
