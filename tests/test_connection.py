@@ -596,3 +596,33 @@ def test_a_hello_after_registering_reserves_no_nick() -> None:
     # A hello that cannot give its nick must not leave that nick reserved cluster-wide (a
     # registered JSON client could squat any number of nicks, one hello each).
     assert not reserved or broker.released == ["zed"], "zed stays reserved, held by nobody"
+
+
+def test_an_irc_reply_is_weighed_like_any_other() -> None:
+    """IRC's numerics (LIST here) are pushed by the IRC state, not `send`: they are weighed
+    all the same, so a big listing costs its asker extra tokens."""
+    from chat.core import ircstate
+
+    hub = Hub(Limits(room_create_rate=0, max_rooms_per_client=200))
+    maker = Connection(hub, Policy(msg_rate=0), 1, "peer", "10.0.0.2")
+    maker.start(0.0)
+    maker.receive_data(b"maker\n", 0.0)
+    maker.process(0.0)
+    for i in range(100):
+        hub.handle(maker, c.Join(f"#room{i:03d}"))
+        hub.rooms[f"#room{i:03d}"].topic = "t" * 300
+    conn = Connection(hub, Policy(msg_rate=1.0, msg_burst=40), 2, "peer", "10.0.0.3")
+    ircstate.attach(conn, ircstate.server_info(hub.limits, "test", 0.0))
+    conn.start(0.0)
+    conn.receive_data(b"NICK lister\r\nUSER lister 0 * :l\r\n", 0.0)
+    while conn.process(0.0):
+        pass
+    assert conn.nick == "lister" and conn.bucket is not None
+    conn.take()
+    conn.receive_data(b"LIST\r\n", 0.0)
+    conn.process(0.0)
+    listing = conn.take()
+    assert listing.count(b" 322 ") >= 100 and len(listing) > 30_000
+    # 40 tokens, minus the 2 registration lines and LIST itself, minus its weight (> 7 tokens)
+    assert conn.bucket.take(0.0).name == "OK"
+    assert conn.bucket._tokens < 40 - 3 - 7
