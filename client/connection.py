@@ -15,6 +15,10 @@ A reconnect is quiet: one local line when the link drops, one when it is back; t
 taken back by client/rejoin.py, whose answers are passed on marked `quiet` (state updated,
 nothing shown). Lines typed while offline wait in a bounded queue and go out after the rejoin;
 past the bound they are refused, never dropped silently.
+
+A room's past goes through client/backlog.py: each rejoin carries `since` (the last line shown),
+the missed lines come out once, in order, under one line saying how many (or that some are
+missing); a join of your own asks for the room's recent lines, shown as history.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from client.backlog import Backlog
 from client.errors import Fatal, Unreachable, why
 from client.lifecycle import Lifecycle, Phase
 from client.nicks import MAX_FALLBACKS, RULE, fallback
@@ -88,6 +93,7 @@ class Connection:
         self._retries = 0  # cluster-down answers in this registration
         self._typed = False  # the nick being tried was typed at the prompt (no fallbacks)
         self._rejoin = Rejoin()
+        self.backlog = Backlog()  # each room's position, kept across reconnects
         self._warned_offline = False
         self._last_refusal = ""
         self._bye = ""  # the reason the server gave for closing, if it gave one
@@ -210,6 +216,7 @@ class Connection:
         if was_online:
             self._rejoin.remember(self.state)
             self.lost_at = self.clock()
+        self.backlog.lost()
         self.attempt += 1
         self._move(Phase.RECONNECTING)
         if was_online or self.attempt == 1:
@@ -317,7 +324,7 @@ class Connection:
         rooms = self._rejoin.rooms
         back = f"back after {duration(away)}" + (f"; rejoining {', '.join(rooms)}" if rooms else "")
         self.on_event(local(back))
-        for command in self._rejoin.start():
+        for command in self._rejoin.start(self.backlog.since):
             self._write(writer, command)
 
     def _flush(self, writer: asyncio.StreamWriter) -> None:
@@ -330,6 +337,8 @@ class Connection:
         kind = ev["type"]
         mine = kind == "nick" and str(ev.get("old", "")).lower() == self.state.nick.lower()
         if self._rejoin.finished(ev):
+            for held in self.backlog.settle_all():
+                self._deliver(held)
             self._flush(writer)
             return
         quiet, command = self._rejoin.answer(ev, self.state.nick)
@@ -337,7 +346,12 @@ class Connection:
             self._write(writer, command)
         if kind == "bye":  # said once, in the "link lost" line
             self._bye, quiet = str(ev.get("reason", "")), True
-        self._deliver(ev, quiet)
+        rejoining = self._rejoin.active
+        shown, commands = self.backlog.feed(ev, self.state.nick, rejoining=rejoining)
+        for out in shown:
+            self._deliver(out, quiet and out is ev)
+        for command in commands:
+            self._write(writer, command)
         if mine:
             self.wanted_nick = self.state.nick  # a reconnect takes this nick back
 

@@ -3,7 +3,9 @@ answers to keep off the screen; client/connection.py does the sending.
 
 When the link drops, the rooms (in join order) and the current room are remembered. After the
 next welcome, `start()` gives a `join` per room, the current one last (so it is current again:
-joining a room you are in makes it current), then a `ping` with a token as a barrier. The
+joining a room you are in makes it current), each with `since` where the room's position is
+known (the server then replays what was missed: client/backlog.py), then a `ping` with a
+token as a barrier. The
 server answers in order, so everything between the welcome and the barrier's `pong` that
 answers a join (your own join, the member list, the topic, "is now your current room") is
 marked quiet: the state takes it in, nothing is shown. The server also puts you in its default
@@ -12,6 +14,7 @@ room; if you had left it, a `part` is sent, and that part is quiet too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from client.state import State
@@ -37,12 +40,17 @@ class Rejoin:
         self.active = False
         self._parting.clear()
 
-    def start(self) -> list[Event]:
-        """Welcomed again: the commands that take the rooms back, the barrier last."""
+    def start(self, since: Callable[[str], Event | None] = lambda room: None) -> list[Event]:
+        """Welcomed again: the commands that take the rooms back, the barrier last. `since`
+        says where each room was left (client/backlog.py), for the server to resume it."""
         self.active = True
-        joins = [{"type": "join", "room": r} for r in self.rooms if r != self.current]
+        order = [r for r in self.rooms if r != self.current]
         if self.current is not None:
-            joins.append({"type": "join", "room": self.current})
+            order.append(self.current)
+        joins: list[Event] = []
+        for room in order:
+            where = since(room)
+            joins.append({"type": "join", "room": room, **({"since": where} if where else {})})
         return [*joins, {"type": "ping", "token": BARRIER}]
 
     def finished(self, ev: Event) -> bool:

@@ -47,7 +47,7 @@ def mentions(ev: dict[str, Any], me: str) -> bool:
     """Does `ev` call for your attention: a room line naming `me` (as a whole nick, any case)
     or a private message, from someone else?"""
     kind = ev.get("type")
-    if not me or ev.get("quiet"):
+    if not me or ev.get("quiet") or ev.get("history"):
         return False
     if kind == "private":
         return str(ev.get("from", "")).lower() != me.lower()
@@ -65,6 +65,9 @@ def render(ev: dict[str, Any], mention: bool = False) -> Fragments | None:
     kind = ev.get("type")
     c: dict[str, Any] = {k: clean(v) if isinstance(v, str) else v for k, v in ev.items()}
     body = "class:mention" if mention else ""
+    if kind == "message" and c.get("history"):  # a room's past, shown on joining: all dim
+        line = render({**ev, "history": False})
+        return [("class:history", text) for _, text in line or []]
     if kind == "message":
         out = stamp(c.get("ts"))
         if c.get("action"):
@@ -79,6 +82,8 @@ def render(ev: dict[str, Any], mention: bool = False) -> Fragments | None:
         return [*stamp(), ("class:error", f"! {c['message']} ({c['code']})")]
     if kind == "local":
         return [*stamp(), (f"class:{c['level']}", f"-- {c['text']}")]
+    if kind == "mark":  # the client's own line about a room's past (client/backlog.py)
+        return [*stamp(), (f"class:{c['level']}", str(c["text"]))]
     text = _notice(kind, c)
     return None if text is None else [*stamp(), ("class:notice", f"-- {text}")]
 
@@ -125,6 +130,9 @@ STYLE = {
     "warn": "ansiyellow",
     "info": "ansibrightblack",
     "mention": "ansiyellow bold",
+    "history": "ansibrightblack",
+    "missed": "ansicyan bold",
+    "missing": "ansiyellow bold",
     "toolbar": "reverse",
     "toolbar.online": "ansigreen reverse",
     "toolbar.offline": "ansired reverse",

@@ -114,7 +114,8 @@ class ChatUI:
         except (KeyError, TypeError, ValueError, AttributeError):
             mention, line = False, render(local(f"ignored a malformed {kind!r} event", "warn"))
         if line is not None:
-            self.windows.add(route(ev, state), line, state, chat=kind in CHAT, mention=mention)
+            chat = kind in CHAT and not ev.get("history")  # a room's past is not unread
+            self.windows.add(route(ev, state), line, state, chat=chat, mention=mention)
             if mention and self.bell:
                 self.app.output.bell()
         self.windows.current(state).seen()
