@@ -111,6 +111,22 @@ def test_a_room_message_is_encoded_once_per_capability_set() -> None:
     assert set(room.groups) == {codec_for(False, False), codec_for(True, False)}
 
 
+def test_msgid_is_shared_by_everyone_with_message_tags() -> None:
+    hub = Hub()
+    tagged = [irc(hub, i, f"m{i}", "message-tags server-time") for i in range(1, 4)]
+    sender = irc(hub, 9, "sender", "message-tags echo-message")
+    echoed = run(sender, "PRIVMSG #lobby :hello\r\n")
+    epoch, offset = hub.history.position("#lobby") if hub.history else ("", 0)
+    shared = tagged[0]._chunks[-1]
+    assert shared.endswith(
+        f";msgid={epoch}-{offset} :sender!sender@chat PRIVMSG #lobby :hello\r\n".encode()
+    )
+    assert all(c._chunks[-1] is shared for c in tagged)  # encoded once for the three
+    assert echoed == f"@msgid={epoch}-1 :sender!sender@chat PRIVMSG #lobby :hello\r\n"
+    assert codec_for(True, False, True) is codec_for(True, False, True)
+    assert codec_for(False, False) is codec_for(False, False, False)  # one codec per set
+
+
 def test_cap_change_after_registration_regroups_in_rooms() -> None:
     hub = Hub()
     conn = irc(hub, 1, "alice")
@@ -168,6 +184,7 @@ COMMANDS = [
     "USERHOST",
     "TAGMSG",
     "QUIT",
+    "CHATHISTORY",
 ]
 
 

@@ -1,7 +1,9 @@
 """IRC queries the core has no command for: WHO, WHOIS, MODE, AWAY, USERHOST, ISON, MOTD,
-LUSERS, VERSION, TIME. Each reads the hub (never changes it) and queues its numerics on the
-asking connection. Lists are capped like the core's (`Limits.list_limit`), so a reply costs
-O(page), not O(room). No I/O.
+LUSERS, VERSION, TIME, CHATHISTORY. Each reads the hub (never changes it) and queues its
+numerics on the asking connection. Lists are capped like the core's (`Limits.list_limit`), so
+a reply costs O(page), not O(room); a CHATHISTORY reply at most `CHATHISTORY_MAX` messages and
+half the asker's send queue. Every byte queued while a line is handled is charged to the
+asker's rate limit by the connection. No I/O.
 """
 
 from __future__ import annotations
@@ -9,19 +11,27 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from chat.core import replay
+from chat.core.history import Entry, MemoryHistory
 from chat.core.session import Session
 from chat.protocol import ircreplies as r
-from chat.protocol.irc import HOST, SERVER, IrcMessage, line, mask
+from chat.protocol.irc import HOST, SERVER, IrcMessage, line, mask, parse_msgid, parse_time
 from chat.protocol.names import fold
 from chat.protocol.sanitize import clean
+from chat.protocol.text import HISTORY_PAGE
 
 if TYPE_CHECKING:
     from chat.core.hub import Hub
     from chat.core.ircstate import IrcState
+    from chat.core.rooms import Room
 
 AWAY_LEN = 200
+CHATHISTORY_MAX = HISTORY_PAGE
+"""Messages one CHATHISTORY reply holds at most (ISUPPORT `CHATHISTORY`), as a JSON page."""
+_REFS = {"LATEST": 1, "BEFORE": 1, "AFTER": 1, "AROUND": 1, "BETWEEN": 2}
+"""CHATHISTORY subcommands and how many message references each takes."""
 
 
 def counts(hub: Hub) -> r.Counts:
@@ -182,6 +192,155 @@ def _lusers(state: IrcState, msg: IrcMessage) -> None:
     state.push(r.lusers(state.nick, counts(state.conn.hub)))
 
 
+class Ref(NamedTuple):
+    """A CHATHISTORY message reference as offsets: the messages before it are those below
+    `below`, the ones after it those above `above` (a msgid: both are its offset; a
+    timestamp falls between messages)."""
+
+    below: int
+    above: int
+
+
+class HistoryError(Exception):
+    """A CHATHISTORY request answered with `FAIL CHATHISTORY <code> <context...> :<text>`."""
+
+    def __init__(self, code: str, *context: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.context = context
+
+
+_FAIL_TEXT = {
+    "INVALID_PARAMS": "Invalid parameters",
+    "INVALID_TARGET": "Messages could not be retrieved",
+    "MESSAGE_ERROR": "Messages could not be retrieved",
+}
+
+
+def _chathistory(state: IrcState, msg: IrcMessage) -> None:
+    """`CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN #room <ref> [<ref>] <limit>`
+    (draft/chathistory): messages of a room the asker is in, oldest first, in a `chathistory`
+    batch if it has `batch`. Without history (cluster mode) the command does not exist."""
+    history = state.conn.hub.history
+    if history is None:
+        state.push(line("421", state.nick, msg.command, "Unknown command"))
+        return
+    try:
+        room, entries, pivot = _history_query(state, history, msg.params)
+    except HistoryError as err:
+        text = _FAIL_TEXT.get(err.code, "Messages could not be retrieved")
+        state.push(line("FAIL", "CHATHISTORY", err.code, *err.context, text))
+        return
+    conn, caps = state.conn, state.caps
+    batch = state.new_batch() if "batch" in caps else ""
+    page = replay.page(history, room.name, room.folded, entries)
+    timed, tagged = "server-time" in caps, "message-tags" in caps
+    lines = [r.replayed(m, batch, timed, tagged).encode() for m in page.messages]
+    frame = r.history_batch(batch, room.name, "").encode() if batch else b""
+    lo, hi = _window([len(x) for x in lines], conn.max_bytes // 2 - len(frame), pivot)
+    body = b"".join(lines[lo:hi]).decode()
+    state.push(r.history_batch(batch, room.name, body) if batch else body)
+
+
+def _history_query(
+    state: IrcState, history: MemoryHistory, params: list[str]
+) -> tuple[Room, list[Entry], int]:
+    """The room asked about, its messages (oldest first), and the index they are kept from
+    if the reply must be cut (the reference's side: 0 keeps the oldest, len the newest)."""
+    sub = params[0].upper() if params and params[0] else "*"
+    count = _REFS.get(sub)
+    if count is None:
+        raise HistoryError("INVALID_PARAMS", _word(sub))
+    if len(params) != 3 + count:
+        raise HistoryError("INVALID_PARAMS", sub)
+    target = params[1]
+    room = state.conn.rooms.get(fold(target)) if target.startswith("#") else None
+    if room is None:  # not a room the asker is in (private messages are not kept)
+        raise HistoryError("INVALID_TARGET", sub, _word(target))
+    key = room.folded
+    epoch, last = history.position(key)
+    refs = [_ref(history, key, epoch, last, sub, target, p) for p in params[2 : 2 + count]]
+    limit = _limit(sub, params[-1])
+    first = refs[0]
+    if first is None:  # LATEST * (and BEFORE *, which some clients send for it)
+        entries = history.page(key, limit=limit)
+        return room, entries, len(entries)
+    if sub == "LATEST":
+        entries = [m for m in history.page(key, limit=limit) if m.offset > first.above]
+        return room, entries, len(entries)
+    if sub == "BEFORE":
+        entries = history.page(key, before=first.below, limit=limit)
+        return room, entries, len(entries)
+    if sub == "AFTER":
+        return room, history.page(key, after=first.above, limit=limit), 0
+    if sub == "AROUND":  # half before it, the rest from it on (more of one if the other ends)
+        before = history.page(key, before=first.below, limit=limit)
+        after = history.page(key, after=first.below - 1, limit=limit)
+        n = min(len(before), max(limit // 2, limit - len(after)))
+        return room, before[len(before) - n :] + after[: limit - n], n
+    second = refs[1]
+    assert second is not None
+    if first <= second:  # BETWEEN, forwards: the oldest after the first reference
+        page = history.page(key, after=first.above, limit=limit)
+        return room, [m for m in page if m.offset < second.below], 0
+    page = history.page(key, before=first.below, limit=limit)  # backwards: the newest
+    entries = [m for m in page if m.offset > second.above]
+    return room, entries, len(entries)
+
+
+def _ref(
+    history: MemoryHistory, key: str, epoch: str, last: int, sub: str, target: str, text: str
+) -> Ref | None:
+    """A message reference: `msgid=<epoch>-<offset>`, `timestamp=<UTC time>`, or `*` (None)."""
+    if text == "*" and sub in ("LATEST", "BEFORE"):
+        return None
+    kind, _, value = text.partition("=")
+    kind = kind.lower()
+    if kind == "msgid":
+        found = parse_msgid(value)
+        if found is None or found[0] != epoch or not 1 <= found[1] <= last:
+            # not a message of this room's history as it is (another room's, or history
+            # lost since): no place to answer from, and silence would hide a gap
+            raise HistoryError("MESSAGE_ERROR", sub, _word(target), _word(text))
+        return Ref(found[1], found[1])
+    ms = parse_time(value) if kind == "timestamp" else None
+    if ms is None:
+        raise HistoryError("INVALID_PARAMS", sub, _word(text))
+    below = replay.first_at(history, key, ms, strict=False)
+    return Ref(below, replay.first_at(history, key, ms, strict=True) - 1)
+
+
+def _limit(sub: str, text: str) -> int:
+    """At most `CHATHISTORY_MAX` (0, or more than that, is the maximum, as ergo does)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise HistoryError("INVALID_PARAMS", sub, _word(text))
+    limit = int(text)
+    return CHATHISTORY_MAX if limit == 0 or limit > CHATHISTORY_MAX else limit
+
+
+def _word(text: str) -> str:
+    """A client's parameter echoed back as a middle parameter: one word, no leading colon."""
+    words = clean(text).split()
+    return (words[0][:64].lstrip(":") if words else "") or "*"
+
+
+def _window(sizes: list[int], budget: int, pivot: int) -> tuple[int, int]:
+    """The widest run `[lo, hi)` of messages around `pivot` whose bytes fit `budget`, grown
+    one message at a time on each side in turn (a side stops at a message that does not fit):
+    a reply never overflows the asker's send queue; the messages nearest the reference stay."""
+    lo = hi = pivot
+    grew = True
+    while grew:
+        grew = False
+        if hi < len(sizes) and sizes[hi] <= budget:
+            budget -= sizes[hi]
+            hi, grew = hi + 1, True
+        if lo > 0 and sizes[lo - 1] <= budget:
+            budget -= sizes[lo - 1]
+            lo, grew = lo - 1, True
+    return lo, hi
+
+
 _QUERIES: dict[str, Callable[[IrcState, IrcMessage], None]] = {
     "WHO": _who,
     "WHOIS": _whois,
@@ -193,6 +352,7 @@ _QUERIES: dict[str, Callable[[IrcState, IrcMessage], None]] = {
     "VERSION": _version,
     "MOTD": _motd,
     "LUSERS": _lusers,
+    "CHATHISTORY": _chathistory,
 }
 
 

@@ -23,8 +23,10 @@ fans out are the shared codec's bytes. No I/O here.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chat.core import ircquery
@@ -50,8 +52,18 @@ from chat.protocol.sanitize import clean
 if TYPE_CHECKING:
     from chat.core.connection import Connection
 
-CAPS = ("echo-message", "message-tags", "multi-prefix", "server-time", "userhost-in-names")
+CAPS = (
+    "batch",
+    "echo-message",
+    "message-tags",
+    "multi-prefix",
+    "server-time",
+    "userhost-in-names",
+)
 """Capabilities offered (multi-prefix is trivially true: nobody has a channel prefix)."""
+HISTORY_CAPS = tuple(sorted((*CAPS, "draft/chathistory")))
+"""... and with history on (not in cluster mode: `Hub.history` is None there)."""
+HISTORY_ISUPPORT = (f"CHATHISTORY={ircquery.CHATHISTORY_MAX}", "MSGREFTYPES=msgid,timestamp")
 MAX_TARGETS = 4
 MOTD = (
     "This is chat: rooms are shared with netcat (text) and JSON-lines clients.",
@@ -82,8 +94,16 @@ def server_info(limits: Limits, version: str, started: float) -> r.ServerInfo:
     return r.ServerInfo(f"chat-{version}", created, isupport, MOTD)
 
 
+@functools.cache
+def _with_history(info: r.ServerInfo) -> r.ServerInfo:
+    return replace(info, isupport=tuple(sorted((*info.isupport, *HISTORY_ISUPPORT))))
+
+
 def attach(conn: Connection, info: r.ServerInfo) -> IrcState:
-    """Make `conn` an IRC connection (the IRC listener's factory calls this)."""
+    """Make `conn` an IRC connection (the IRC listener's factory calls this). With history
+    on, ISUPPORT also says `CHATHISTORY` and `MSGREFTYPES`."""
+    if conn.hub.history is not None:
+        info = _with_history(info)
     state = IrcState(conn, info)
     conn.codec = IRC
     conn.dialect = state
@@ -93,6 +113,7 @@ def attach(conn: Connection, info: r.ServerInfo) -> IrcState:
 class IrcState:
     __slots__ = (
         "away",
+        "batches",
         "cap_open",
         "caps",
         "command",
@@ -113,6 +134,7 @@ class IrcState:
         self.user: str | None = None
         self.realname = ""
         self.away = ""
+        self.batches = 0  # batches started (their reference tags are `h1`, `h2`, ...)
         self.command = "*"  # the IRC command being answered ...
         self.target = ""  # ... and the channel or nick it is about right now
 
@@ -123,6 +145,15 @@ class IrcState:
     def push(self, text: str) -> None:
         if text:
             self.conn.push(text.encode())
+
+    def new_batch(self) -> str:
+        """A batch reference tag no other batch of this connection has."""
+        self.batches += 1
+        return f"h{self.batches}"
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return CAPS if self.conn.hub.history is None else HISTORY_CAPS
 
     # --- input --------------------------------------------------------------------------------
     def decode(self, data: bytes) -> Iterator[c.Command]:
@@ -164,14 +195,15 @@ class IrcState:
         registered = self.conn.nick is not None
         if sub == "LS":
             self.cap_open = not registered
-            self.push(line("CAP", self.nick, "LS", " ".join(CAPS)))
+            self.push(line("CAP", self.nick, "LS", " ".join(self.offered)))
         elif sub == "LIST":
             self.push(line("CAP", self.nick, "LIST", " ".join(sorted(self.caps))))
         elif sub == "REQ":
             self.cap_open = not registered
             asked = msg.params[1] if len(msg.params) > 1 else ""
             names = asked.split()
-            if not names or any(name.removeprefix("-") not in CAPS for name in names):
+            offered = self.offered
+            if not names or any(name.removeprefix("-") not in offered for name in names):
                 self.push(line("CAP", self.nick, "NAK", asked))
             else:
                 on = {n for n in names if not n.startswith("-")}
@@ -186,7 +218,7 @@ class IrcState:
     def _set_caps(self, caps: frozenset[str]) -> None:
         """New capabilities; a new codec regroups this connection in its rooms."""
         self.caps = caps
-        codec = codec_for("server-time" in caps, "echo-message" in caps)
+        codec = codec_for("server-time" in caps, "echo-message" in caps, "message-tags" in caps)
         conn = self.conn
         if codec is conn.codec:
             return

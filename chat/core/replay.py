@@ -50,3 +50,22 @@ def fit(entries: list[Entry], budget: int, *, newest: bool) -> list[Entry]:
 
 def _message(room: str, m: Entry, epoch: str) -> e.Message:
     return e.Message(room, m.nick, m.text, m.ts, m.action, m.offset, epoch, True)
+
+
+def first_at(history: MemoryHistory, key: str, ms: int, *, strict: bool) -> int:
+    """Where a time falls in a room's history: the offset of the oldest held message stamped
+    at or after `ms` (strictly after, with `strict`), in whole milliseconds as IRC's `time`
+    tag shows them; the room's next offset when there is none. A binary search over
+    `page` (times grow with offsets: the hub stamps messages as it numbers them)."""
+    _, last = history.position(key)
+    oldest = history.page(key, after=0, limit=1)
+    lo, hi = (oldest[0].offset if oldest else last + 1), last + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        found = history.page(key, after=mid - 1, limit=1)
+        stamp = int(found[0].ts * 1000) if found else ms + 1
+        if stamp > ms or (stamp == ms and not strict):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

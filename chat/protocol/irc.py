@@ -9,6 +9,8 @@ recipient's nick), which lives in `chat.core.ircstate`; this module is the state
   changes, quits, topic changes). Their bytes do not depend on who receives them, only on the
   recipient's capabilities: one shared codec per capability set (`codec_for`), so a room
   groups its IRC members by it and encodes a message once per set, as for the other dialects.
+  A room message's `msgid` tag (`<epoch>-<offset>`, its place in the room's history) is the
+  same for every recipient, so it changes nothing to that.
 
 Every user is shown as `nick!nick@HOST` (events carry nicks only, and the same mask must come
 out of a JOIN, a PRIVMSG and a WHO reply). Outgoing PRIVMSGs longer than 512 bytes are split
@@ -17,10 +19,12 @@ at UTF-8 boundaries. See docs/protocol.md, "IRC".
 
 from __future__ import annotations
 
+import calendar
 import functools
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from chat.protocol import commands as c
 from chat.protocol import events as e
@@ -33,6 +37,7 @@ MAX_LINE = 512
 """Bytes of an IRC line without its tags, CR LF included (RFC 1459)."""
 
 _TAG_UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_TAG_ESCAPE = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"})
 _FORMATTING = re.compile(
     "\x03(?:[0-9]{1,2}(?:,[0-9]{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
     "|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
@@ -124,10 +129,48 @@ def split_action(text: str) -> tuple[str, bool] | None:
     return None
 
 
+def millis(ts: float) -> int:
+    """A time in whole milliseconds, as the `time` tag shows it (and CHATHISTORY compares)."""
+    return int(ts * 1000)
+
+
 def server_time(ts: float) -> str:
     """The IRCv3 `time` tag: UTC, milliseconds (2011-10-19T16:40:51.620Z)."""
-    millis = int(ts * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{millis:03d}Z"
+    ms = millis(ts)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def parse_time(text: str) -> int | None:
+    """A CHATHISTORY `timestamp=` value (2011-10-19T16:40:51.620Z; UTC when no zone is
+    given) in whole milliseconds; None if it is not one."""
+    try:
+        when = datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return calendar.timegm(when.utctimetuple()) * 1000 + when.microsecond // 1000
+    except (ValueError, OverflowError):
+        return None
+
+
+def msgid(epoch: str, offset: int) -> str:
+    """A room message's IRCv3 `msgid`: its room's history epoch and its offset there, so the
+    same for every recipient, unique (an epoch is never reused), and the same again when
+    CHATHISTORY sends it from history. The extra lines of a message too long for one IRC line
+    get `<msgid>.2`, `<msgid>.3`, ... (each line's id is unique)."""
+    return f"{epoch}-{offset}"
+
+
+def parse_msgid(value: str) -> tuple[str, int] | None:
+    """`(epoch, offset)` of a msgid of ours (any line of the message); None if it is not one."""
+    epoch, sep, rest = value.rpartition("-")
+    number = rest.partition(".")[0]
+    if not sep or not epoch or not (number.isascii() and number.isdigit()) or len(number) > 18:
+        return None
+    return epoch, int(number)
+
+
+def escape_tag(value: str) -> str:
+    return value.translate(_TAG_ESCAPE)
 
 
 def _chunks(text: str, budget: int) -> list[str]:
@@ -145,15 +188,22 @@ def _chunks(text: str, budget: int) -> list[str]:
     return out
 
 
-def privmsgs(sender: str, target: str, text: str, action: bool, tags: str) -> str:
-    """A message as one or more PRIVMSG lines of at most `MAX_LINE` bytes (tags aside)."""
+def privmsgs(sender: str, target: str, text: str, action: bool, tags: str, msgid: str = "") -> str:
+    """A message as one or more PRIVMSG lines of at most `MAX_LINE` bytes (tags aside), each
+    with `tags` and, given a `msgid`, its own msgid tag (see `msgid`)."""
     head = f":{mask(sender)} PRIVMSG {target} :"
     wrap = ("\x01ACTION ", "\x01") if action else ("", "")
     budget = MAX_LINE - 2 - len(head.encode()) - len(wrap[0]) - len(wrap[1])
-    prefix = f"@{tags} " if tags else ""
-    return "".join(
-        f"{prefix}{head}{wrap[0]}{piece}{wrap[1]}\r\n" for piece in _chunks(text, max(budget, 64))
-    )
+    pieces = _chunks(text, max(budget, 64))
+    if not msgid:
+        prefix = f"@{tags} " if tags else ""
+        return "".join(f"{prefix}{head}{wrap[0]}{piece}{wrap[1]}\r\n" for piece in pieces)
+    out = []
+    for i, piece in enumerate(pieces):
+        tag = "msgid=" + escape_tag(msgid if i == 0 else f"{msgid}.{i + 1}")
+        prefix = f"@{tags};{tag} " if tags else f"@{tag} "
+        out.append(f"{prefix}{head}{wrap[0]}{piece}{wrap[1]}\r\n")
+    return "".join(out)
 
 
 def topic_set(ev: e.TopicIs) -> str:
@@ -162,16 +212,18 @@ def topic_set(ev: e.TopicIs) -> str:
 
 class IrcCodec:
     """The events a room fans out, in IRC. One instance per capability set that changes the
-    bytes (`codec_for`); `echo` is the echo-message capability."""
+    bytes (`codec_for`): `server_time` adds the `time` tag, `tags` (message-tags) the `msgid`
+    of room messages, and `echo` is the echo-message capability."""
 
     name = "irc"
 
-    def __init__(self, server_time: bool, echo: bool) -> None:
+    def __init__(self, server_time: bool, echo: bool, tags: bool = False) -> None:
         self.server_time = server_time
         self.echo = echo
+        self.tags = tags
 
     def __repr__(self) -> str:
-        return f"IrcCodec(server_time={self.server_time}, echo={self.echo})"
+        return f"IrcCodec(server_time={self.server_time}, echo={self.echo}, tags={self.tags})"
 
     def decode(self, line: bytes) -> c.Command | None:
         """Unused: IRC lines need the connection's state (`chat.core.ircstate.IrcState.decode`)."""
@@ -180,7 +232,8 @@ class IrcCodec:
     def encode(self, event: e.Event) -> bytes:
         if isinstance(event, e.Message):
             tags = f"time={server_time(event.ts)}" if self.server_time else ""
-            return privmsgs(event.nick, event.room, event.text, event.action, tags).encode()
+            mid = msgid(event.epoch, event.offset) if self.tags and event.offset else ""
+            return privmsgs(event.nick, event.room, event.text, event.action, tags, mid).encode()
         if isinstance(event, e.Private):
             tags = f"time={server_time(event.ts)}" if self.server_time else ""
             return privmsgs(event.sender, event.to, event.text, event.action, tags).encode()
@@ -230,10 +283,14 @@ def encode_common(event: e.Event, nick: str) -> str:
     return ""  # an event IRC has no form for is not sent (never a Python repr)
 
 
+def codec_for(server_time: bool, echo: bool, tags: bool = False) -> IrcCodec:
+    """The shared codec of one capability set (at most eight exist)."""
+    return _codec(bool(server_time), bool(echo), bool(tags))  # one cache key per set
+
+
 @functools.cache
-def codec_for(server_time: bool, echo: bool) -> IrcCodec:
-    """The shared codec of one capability set (at most four exist)."""
-    return IrcCodec(server_time, echo)
+def _codec(server_time: bool, echo: bool, tags: bool) -> IrcCodec:
+    return IrcCodec(server_time, echo, tags)
 
 
 IRC = codec_for(False, False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from chat.protocol import events as e
 from chat.protocol.errors import (
     BAD_NICK,
     BAD_ROOM,
@@ -32,7 +33,7 @@ from chat.protocol.errors import (
     TOO_MANY_ROOMS,
     UNKNOWN_COMMAND,
 )
-from chat.protocol.irc import MAX_LINE, SERVER, line, mask
+from chat.protocol.irc import MAX_LINE, SERVER, line, mask, msgid, privmsgs, server_time
 
 CLOSING = frozenset(
     {
@@ -179,3 +180,18 @@ def error(nick: str, code: str, message: str, command: str, target: str, exists:
         return line("417", nick, "Input line was too long")
     fail_code = "INVALID_UTF8" if code == BAD_UTF8 else code.upper().replace("-", "_")
     return line("FAIL", command or "*", fail_code, message)
+
+
+def replayed(m: e.Message, batch: str, timed: bool, tagged: bool) -> str:
+    """A message from history as it was sent live (the same `msgid`): in `batch` if the client
+    has the batch capability, its `time` with server-time, its `msgid` with message-tags."""
+    tags = [f"batch={batch}"] if batch else []
+    if timed:
+        tags.append(f"time={server_time(m.ts)}")
+    mid = msgid(m.epoch, m.offset) if tagged else ""
+    return privmsgs(m.nick, m.room, m.text, m.action, ";".join(tags), mid)
+
+
+def history_batch(ref: str, target: str, body: str) -> str:
+    """A CHATHISTORY reply framed as a `chathistory` batch about `target`."""
+    return line("BATCH", f"+{ref}", "chathistory", target) + body + line("BATCH", f"-{ref}")
