@@ -1,9 +1,10 @@
 """chat-bench at a tiny size against a real `chat-server` process: every scenario runs, the
 numbers it reports add up (a fixed message count is delivered exactly), --compare-floor drives
 both servers, --spawn-cluster a real nats-server with chat-server nodes, --attack a hostile
-client beside the traffic, and budgets are judged. Behaviour only: how fast is `make perf`'s
-question. Bounded: each run has a subprocess timeout and chat-bench's own --timeout; all of it
-on 127.0.0.1.
+client beside the traffic, and budgets are judged; `--dialect irc` loads our IRC listener and
+`--compare-ngircd` Debian's ngircd beside it (when ngircd is installed). Behaviour only: how fast
+is `make perf`'s question. Bounded: each run has a subprocess timeout and chat-bench's own
+--timeout; all of it on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from chat.bench import cli, servers
 from chat.bench.attacks import stuck
 from chat.bench.cluster import deal, spread
-from chat.bench.frames import JSON, TEXT
-from chat.bench.scenarios import plan_fanout
-from chat.bench.workers import Straddle
+from chat.bench.frames import IRC, JSON, TEXT
+from chat.bench.scenarios import pace_by_members, plan_fanout
+from chat.bench.workers import Member, MemberSpec, Straddle
 from tests.helpers import TEST_FLAGS, TextClient, running_server
 
 RUN_TIMEOUT = 60
@@ -154,7 +157,7 @@ def test_compare_floor_runs_both_servers_and_reports_the_ratio(tmp_path: Path) -
     )
 
 
-@pytest.mark.parametrize("dialect", [JSON, TEXT])
+@pytest.mark.parametrize("dialect", [JSON, TEXT, IRC])
 def test_counting_finds_markers_split_across_any_chunk_boundaries(dialect: Any) -> None:
     rng = random.Random(7)
     line = dialect.message_marker.lstrip(b"\n") + b' "L00001 5 x"'
@@ -216,6 +219,107 @@ def test_a_login_answered_with_an_error_is_a_failure_not_a_wait() -> None:
     assert JSON.refused(welcome + b'{"type":"who","room":"#c1"') is None
     assert TEXT.refused(b"! nick-taken: pick another\n") == "! nick-taken: pick another"
     assert TEXT.refused(b"* welcome\n[#lobby] <b> ! not an error\n") is None
+
+
+# --- IRC: our listener, and ngircd beside it ----------------------------------------------------
+
+
+def test_fanout_in_flight_over_irc_delivers_every_message_to_every_other_member(
+    tmp_path: Path,
+) -> None:
+    doc = bench(tmp_path, "fanout", "--spawn", "--dialect", "irc", "--members", "30",
+                "--senders", "3", "--messages", "20", "--inflight", "5",
+                "--probes", "3")  # fmt: skip
+    (run,) = doc["runs"]["chat"]
+    # No echo-message asked for: a sender does not get its own PRIVMSGs back.
+    assert run["delivered"] == run["expected"] == 29 * 3 * 20
+    assert run["sent"] == 3 * 20 and run["lost"] == 0
+    assert run["samples"] == 3 * 60  # every probe timed every message
+
+
+def test_rooms_over_irc_deliver_only_within_each_room(tmp_path: Path) -> None:
+    # Members JOIN their room and PART the #lobby our server put them in.
+    doc = bench(tmp_path, "rooms", "--spawn", "--dialect", "irc", "--rooms", "3",
+                "--room-size", "4", "--messages", "5", "--rate", "100",
+                "--probes", "3")  # fmt: skip
+    (run,) = doc["runs"]["chat"]
+    assert run["delivered"] == run["expected"] == 3 * 5 * 3
+    assert run["samples"] == 3 * 5
+
+
+def test_connections_over_irc_are_held(tmp_path: Path) -> None:
+    doc = bench(tmp_path, "connections", "--spawn", "--dialect", "irc", "--members", "40",
+                "--room-size", "7", "--hold", "0.3")  # fmt: skip
+    (run,) = doc["runs"]["chat"]
+    assert run["connected"] == run["held"] == 40 and run["lost"] == 0
+
+
+def test_without_echoes_a_plain_member_paces_each_sender() -> None:
+    plan = plan_fanout(members=12, senders=2, probes=3)
+    paced = pace_by_members(plan.members)
+    assert [m.paces for m in paced if m.sender >= 0] == [-1, -1]
+    pacers = {m.paces: i for i, m in enumerate(paced) if m.paces >= 0}
+    assert pacers == {0: 5, 1: 6}  # the first members that neither post nor time
+    for share in deal(paced, 2):  # and each goes to the worker of the sender it paces
+        senders = {m.sender for m in share if m.sender >= 0}
+        assert {m.paces for m in share if m.paces >= 0} <= senders
+
+
+def test_an_irc_login_waits_for_its_room_and_knows_a_refusal() -> None:
+    assert IRC.login("ab1", "#lobby") == b"NICK ab1\r\nUSER ab1 0 * :ab1\r\nJOIN #lobby\r\n"
+    assert IRC.login("ab1", "#r1").endswith(b"JOIN #r1\r\nPART #lobby\r\n")
+    assert IRC.ready_marker("#r1", "ab1") in b":s 366 ab1 #r1 :End of /NAMES list\r\n"
+    assert IRC.refused(b":s 433 * ab1 :Nickname is already in use\r\n") == (
+        ":s 433 * ab1 :Nickname is already in use"
+    )
+    closed = b"ERROR :Closing link: server-full\r\n"
+    assert IRC.refused(closed) == closed.decode().strip()
+    # ngircd never put us in #lobby: its answer to our PART is no refusal; nor is the MOTD.
+    assert IRC.refused(b":s 001 ab1 :Welcome\r\n:s 403 ab1 #lobby :No such channel\r\n") is None
+    assert IRC.refused(b":s 372 ab1 :- ERROR 433 is fine in a MOTD\r\n") is None
+
+
+async def test_an_irc_member_answers_every_ping_even_split_across_reads() -> None:
+    written: list[bytes] = []
+    worker = SimpleNamespace(
+        loop=asyncio.get_running_loop(), dialect=IRC, delivered=0, irc_server=b"",
+        echoed=lambda m, n: None, closed=lambda m: None,
+    )  # fmt: skip
+    member = Member(cast(Any, worker), MemberSpec("ab1", "#lobby"))
+    member.transport = cast(Any, SimpleNamespace(write=written.append, is_closing=lambda: False))
+    stream = (
+        b":irc.example 001 ab1 :Welcome\r\nPING :irc.example\r\n"
+        b":s 366 ab1 #lobby :End of NAMES list\r\n:a!a@h PRIVMSG #lobby :L00001 5 x\r\n"
+        b"PING :irc.example\r\n:a!a@h PRIVMSG #lobby :L00001 6 x\r\nPING :irc.example\r\n"
+    )
+    for at in range(0, len(stream), 7):  # PINGs cut anywhere
+        member.data_received(stream[at : at + 7])
+    assert member.ready.result() is True
+    assert written == [b"PONG :irc.example\r\n"] * 3
+    assert worker.delivered == 2
+
+
+@pytest.mark.skipif(servers.find_ngircd() is None, reason="ngircd is not installed "
+                    "(Debian: apt-get install ngircd)")  # fmt: skip
+def test_compare_ngircd_runs_ngircd_and_our_two_dialects(tmp_path: Path) -> None:
+    doc = bench(tmp_path, "fanout", "--compare-ngircd", "--members", "20", "--senders", "2",
+                "--messages", "10", "--inflight", "4", "--probes", "2")  # fmt: skip
+    for kind, echo in (("chat json", True), ("chat irc", False), ("ngircd", False)):
+        (run,) = doc["runs"][kind]
+        assert run["delivered"] == run["expected"] == (20 if echo else 19) * 2 * 10, kind
+        assert run["lost"] == 0 and run["samples"] == 2 * 2 * 10
+        assert run["server_cpu_pct"] >= 0 and run["rss_per_conn_kib"] > 0
+    assert set(doc["ratios"]) == {"chat irc/ngircd", "chat irc/chat json"}
+
+
+def test_compare_ngircd_without_ngircd_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(servers, "NGIRCD_PATHS", ())
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["fanout", "--compare-ngircd", "--members", "10"])
+    assert str(exit_.value) == "ngircd not found: install Debian's package (apt-get install ngircd)"
 
 
 # --- attacks and budgets (make perf): that they run and judge, not how fast anything is ------

@@ -2,6 +2,8 @@
 
     chat-bench fanout --spawn --members 1000 --senders 4 --inflight 50
     chat-bench fanout --compare-floor --members 1000 --senders 4 --inflight 50 --runs 3
+    chat-bench fanout --spawn --dialect irc --members 1000 --senders 4 --inflight 50
+    chat-bench fanout --compare-ngircd --members 1000 --senders 4 --inflight 50 --runs 3
     chat-bench fanout --port 7000 --server-pid 1234 --members 1000 --rate 50
     chat-bench connections --spawn --members 5000 --hold 10
     chat-bench rooms --spawn --rooms 200 --room-size 10 --rate 2000
@@ -15,6 +17,14 @@ Against a server you started yourself, give it `--max-per-ip 0 --msg-rate 0` (al
 comes from one address, far faster than a person types) and `--server-pid` for RSS and CPU.
 `--spawn` starts `chat-server` for each run; `--compare-floor` also starts the reference floor
 (`bench/floor_server.py`), alternates runs between the two and prints ours / floor.
+
+IRC: `--dialect irc` speaks IRC (NICK/USER, JOIN, PRIVMSG #room, PONG to every PING); a
+chat-server chat-bench spawns gets `--irc --irc-port <free port>` and the load goes there (a
+server you started: `--port` is its IRC port). `--compare-ngircd` alternates three targets,
+chat-server over JSON ("chat json"), chat-server over IRC ("chat irc") and Debian's ngircd
+("ngircd", `apt-get install ngircd`; flood protection off, see `chat.bench.servers`), and
+prints chat irc / ngircd and chat irc / chat json. IRC has no echo of one's own message, so an
+in-flight sender is topped up when a plain member of its room (not itself) sees its messages.
 
 Clusters (NATS): `--spawn-cluster N` starts a nats-server with JetStream and N nodes for each
 run (`--spawn-cluster 2,4`: one of each, alternated); `--compare-single` adds a single
@@ -43,7 +53,8 @@ from typing import Any
 
 from chat.bench import attacks, report, scenarios
 from chat.bench.cluster import Cluster, spread
-from chat.bench.servers import spawn
+from chat.bench.frames import DIALECTS
+from chat.bench.servers import ngircd_binary, spawn
 from chat.bench.workers import WorkerConfig
 from chat.settings import version
 
@@ -61,6 +72,11 @@ def parser() -> argparse.ArgumentParser:
         "--compare-floor",
         action="store_true",
         help="start chat-server and the floor for each run, alternate, print ratios",
+    )
+    g.add_argument(
+        "--compare-ngircd",
+        action="store_true",
+        help="start chat-server (json and irc) and ngircd for each run, alternate, print ratios",
     )
     g.add_argument(
         "--spawn-cluster",
@@ -89,7 +105,11 @@ def parser() -> argparse.ArgumentParser:
         help="extra chat-server argument for --spawn (repeatable: --server-arg=--x)",
     )
     g = common.add_argument_group("load")
-    g.add_argument("--dialect", default="json", choices=["json", "text"])
+    g.add_argument(
+        "--dialect",
+        choices=["json", "text", "irc"],
+        help="what the load speaks (default json; --compare-ngircd: irc and json)",
+    )
     g.add_argument("--workers", type=int, default=2, help="load processes")
     g.add_argument(
         "--loop",
@@ -186,21 +206,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.messages = max(1, round(per_sender * args.minutes * 60))
         args.inflight, args.warmup, args.duration = 0, 0.0, args.minutes * 60
         args.timeout = max(args.timeout, args.minutes * 60 + 120)
-    if args.scenario != "connections":
-        if not args.rate and not args.inflight:
-            args.inflight = 20
-        if args.inflight and args.dialect != "json":
-            raise SystemExit("--inflight needs the json dialect (text senders get no echo)")
-    if args.compare_floor and args.dialect != "json":
-        raise SystemExit("the floor speaks the json dialect only")
+    if args.scenario != "connections" and not args.rate and not args.inflight:
+        args.inflight = 20
+    check_dialect(args)
     args.attack = getattr(args, "attack", None)
-    if args.attack and (args.compare_floor or args.spawn_cluster):
+    if args.attack and (args.compare_floor or args.spawn_cluster or args.compare_ngircd):
         raise SystemExit("--attack goes with --spawn or a server you started, one process")
     args.clusters = cluster_sizes(args.spawn_cluster)
     if args.compare_single and not args.clusters:
         raise SystemExit("--compare-single needs --spawn-cluster N")
-    if args.clusters and (args.compare_floor or args.spawn or args.ports):
+    if args.clusters and (args.compare_floor or args.spawn or args.ports or args.compare_ngircd):
         raise SystemExit("--spawn-cluster goes with none of --spawn, --compare-floor, --ports")
+    if args.compare_ngircd:
+        ngircd_binary()  # a missing binary is one line now, not a traceback after a run
     plan = make_plan(args)
     if len(plan.members) > SOCKETS_PER_WORKER * args.workers:
         need = -(-len(plan.members) // SOCKETS_PER_WORKER)
@@ -211,15 +229,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     }.get(args.scenario, scenarios.run_attacked if args.attack else scenarios.run_traffic)
     if args.clusters:
         kinds = ["single"] * args.compare_single + [cluster_label(n) for n in args.clusters]
+    elif args.compare_ngircd:
+        kinds = ["chat json", "chat irc", "ngircd"]
     else:
         kinds = ["chat", "floor"] if args.compare_floor else ["chat" if args.spawn else "given"]
     results: dict[str, list[report.Result]] = {k: [] for k in kinds}
+    width = max(5, *(len(k) for k in kinds))
     for run in range(args.runs):
         for kind in kinds if run % 2 == 0 else kinds[::-1]:
             plan = make_plan(args)  # fresh nicks for every run
             result = one_run(kind, plan, args, drive)
             results[kind].append(result)
-            print(f"run {run + 1} {kind:5}  " + brief(result), flush=True)
+            print(f"run {run + 1} {kind:{width}}  " + brief(result), flush=True)
     summary = {k: report.medians(v) for k, v in results.items()}
     rows = [(k, summary[k]) for k in kinds]
     doc: dict[str, Any] = {
@@ -230,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "medians": summary,
     }
     pairs = [("chat", "floor")] if args.compare_floor else []
+    if args.compare_ngircd:
+        pairs = [("chat irc", "ngircd"), ("chat irc", "chat json")]
     if args.compare_single:
         pairs = [(k, "single") for k in kinds[1:]]
     doc["ratios"] = {}
@@ -245,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{os.cpu_count()} cpus, load {report.machine()['loadavg']}"
     )
     print(report.table(rows, ratio_rows=list(doc["ratios"])))
-    verdicts = budgets(args, {k: v for k, v in results.items() if k != "floor"}, summary)
+    measured = {k: v for k, v in results.items() if k not in ("floor", "ngircd")}
+    verdicts = budgets(args, measured, summary)
     doc["budgets"] = [{"budget": text, "met": met} for text, met in verdicts]
     for text, met in verdicts:
         print(f"budget {'met   ' if met else 'MISSED'}  {text}")
@@ -307,6 +331,30 @@ def budgets(
     return out
 
 
+def check_dialect(args: argparse.Namespace) -> None:
+    """Settle `args.dialect` (the load's dialect where one server is measured) or exit."""
+    if args.compare_ngircd:
+        if args.dialect not in (None, "irc"):
+            raise SystemExit("--compare-ngircd measures the irc dialect (and json beside it)")
+        if args.compare_floor:
+            raise SystemExit("--compare-ngircd and --compare-floor: one at a time")
+        args.dialect = "irc"
+    args.dialect = args.dialect or "json"
+    if args.compare_floor and args.dialect != "json":
+        raise SystemExit("the floor speaks the json dialect only")
+    if args.dialect == "irc" and (args.spawn_cluster or args.scenario == "soak"):
+        raise SystemExit("--dialect irc goes with --spawn, --compare-ngircd or --port (not yet "
+                         "with clusters or soak)")  # fmt: skip
+    if args.dialect == "irc" and getattr(args, "attack", None):
+        raise SystemExit("--attack speaks json and text: not with --dialect irc")
+
+
+def kind_dialect(kind: str, args: argparse.Namespace) -> str:
+    """What the load speaks to the server of this kind of run."""
+    fixed = {"chat json": "json", "chat irc": "irc", "ngircd": "irc", "floor": "json"}
+    return fixed.get(kind, str(args.dialect))
+
+
 def _kib(mib: float | None) -> float | None:
     return None if mib is None else mib * 1024
 
@@ -356,6 +404,7 @@ def one_run(
 ) -> report.Result:
     server = None
     cluster: Cluster | None = None
+    dialect = kind_dialect(kind, args)
     if kind == "given":
         target = given_target(args)
     elif kind.endswith(("node", "nodes")):
@@ -363,18 +412,25 @@ def one_run(
         cluster = Cluster.start(nodes, args.server_loop, len(plan.members), args.server_arg)
         target = scenarios.Target("127.0.0.1", cluster.ports, cluster.pids, cluster.nats.pid)
     else:
-        extra = args.server_arg if kind in ("chat", "single") else []
+        extra = args.server_arg if kind in ("chat", "single", "chat json", "chat irc") else []
         if args.attack:  # the limits the attack is meant to run into; --server-arg still wins
             extra = [*attacks.SERVER_FLAGS, *extra]
         server = spawn(
-            "floor" if kind == "floor" else "chat", args.server_loop, len(plan.members), extra
+            kind if kind in ("floor", "ngircd") else "chat",
+            args.server_loop,
+            len(plan.members),
+            extra,
+            irc=dialect == "irc" and kind != "ngircd",
         )
-        target = scenarios.Target(server.host, (server.port,), (server.pid,))
+        port = server.irc_port or server.port
+        target = scenarios.Target(server.host, (port,), (server.pid,))
     plan.members = spread(plan.members, len(target.ports))
+    if not DIALECTS[dialect].echo and len(target.ports) == 1 and args.scenario != "connections":
+        plan.members = scenarios.pace_by_members(plan.members)
     config = WorkerConfig(
         target.host,
         target.ports,
-        args.dialect,
+        dialect,
         args.loop,
         args.concurrency,
         getattr(args, "ramp_rate", 0.0) / args.workers,
@@ -452,7 +508,8 @@ def describe(args: argparse.Namespace) -> str:
         who += f", under a {args.attack} attack"
     load = f"{args.inflight} in flight/sender" if args.inflight else f"{args.rate:g} msgs/s in"
     count = f"{args.messages} msgs/sender" if args.messages else f"{args.duration:g}s measured"
-    return f"{who}, {load}, {args.size}-char {args.dialect}, {count}, {args.workers} workers"
+    dialect = "irc (json: chat json)" if args.compare_ngircd else args.dialect
+    return f"{who}, {load}, {args.size}-char {dialect}, {count}, {args.workers} workers"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import random
 import string
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -64,6 +64,30 @@ def plan_fanout(members: int, senders: int, probes: int) -> Plan:
         for i in range(members)
     ]
     return Plan("fanout", specs, {LOBBY: members}, {LOBBY: min(senders, members)})
+
+
+def pace_by_members(members: list[MemberSpec]) -> list[MemberSpec]:
+    """For a dialect without echoes (IRC, text): in-flight senders cannot pace themselves on
+    their own messages, so each is paced by a plain member of its room (the first one not
+    pacing another: early in the fan-out, as a JSON sender's own echo is)."""
+    out = list(members)
+    spare: dict[str, list[int]] = {}
+    for i, m in enumerate(out):
+        if m.sender < 0 and not m.probe:
+            spare.setdefault(m.room, []).append(i)
+    for i, m in enumerate(out):
+        if m.sender < 0:
+            continue
+        free = spare.get(m.room)
+        if not free:
+            raise SystemExit(
+                f"--inflight without echoes needs, in {m.room}, one member per sender that is "
+                "neither a sender nor a probe (to see its messages arrive)"
+            )
+        j = free.pop(0)
+        out[i] = replace(m, paces=-1)
+        out[j] = replace(out[j], paces=m.sender)
+    return out
 
 
 def plan_rooms(rooms: int, size: int, senders: int, probes: int) -> Plan:

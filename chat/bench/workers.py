@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-from chat.bench.frames import DIALECTS, TAG, Dialect, padding, tag
+from chat.bench.frames import (
+    DIALECTS,
+    IRC_PING,
+    TAG,
+    Dialect,
+    irc_pong,
+    irc_server_name,
+    padding,
+    tag,
+)
 
 MAX_SAMPLES = 1_000_000
 """Latency samples a worker keeps (a probe sees every message of its room)."""
@@ -87,6 +96,7 @@ class Member(asyncio.Protocol):
         "login_buf",
         "messages",
         "partial",
+        "pings",
         "ready",
         "spec",
         "transport",
@@ -104,21 +114,27 @@ class Member(asyncio.Protocol):
         self.echoes = Straddle(tag(spec.paces)) if spec.paces >= 0 else None
         self.partial = b""
         self.why = "closed by the server during login"
+        self.pings = Straddle(IRC_PING) if worker.dialect.name == "irc" else None
+        """IRC: PINGs from the server, each answered with a PONG."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.transport.write(self.worker.dialect.login(self.spec.nick, self.spec.room))
 
     def data_received(self, data: bytes) -> None:
+        if self.pings is not None and (pings := self.pings.feed(data)):
+            self._pong(pings)
         if not self.ready.done():
             self.login_buf += data
-            marker = self.worker.dialect.ready_marker(self.spec.room)
+            marker = self.worker.dialect.ready_marker(self.spec.room, self.spec.nick)
             if marker not in self.login_buf:
                 refused = self.worker.dialect.refused(self.login_buf)
                 if refused is not None:  # e.g. a nick claim the cluster could not answer
                     self.why = f"refused during login: {refused}"
                     self.ready.set_result(False)
                 return
+            if self.pings is not None and not self.worker.irc_server:
+                self.worker.irc_server = irc_server_name(self.login_buf)
             data, self.login_buf = self.login_buf, b""
             self.ready.set_result(True)
         self.worker.delivered += self.messages.feed(data)
@@ -128,6 +144,10 @@ class Member(asyncio.Protocol):
             echoed = self.echoes.feed(data)
             if echoed:
                 self.worker.echoed(self, echoed)
+
+    def _pong(self, pings: int) -> None:
+        """Answer the server's PINGs (IRC), naming the server as it named itself."""
+        self.write(irc_pong(self.worker.irc_server or irc_server_name(self.login_buf)) * pings)
 
     def _time(self, data: bytes) -> None:
         buf = self.partial + data
@@ -158,6 +178,8 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self.dialect: Dialect = DIALECTS[config.dialect]
         self.pad = padding(config.size)
+        self.irc_server = b""
+        """IRC: the server's name (the prefix of its 001), learnt from the first member in."""
         self.members: list[Member] = []
         self.open: set[Member] = set()
         self.lost = 0  # connections the server closed before we asked
@@ -302,7 +324,7 @@ class Worker:
         if n <= 0:
             return
         now = time.monotonic_ns()
-        m.write(self.dialect.say(m.spec.sender, now, self.pad) * n)
+        m.write(self.dialect.say(m.spec.sender, now, self.pad, m.spec.room) * n)
         self.sent += n
 
     def echoed(self, m: Member, n: int) -> None:
