@@ -262,8 +262,10 @@ class Hub:
     def _resume(self, s: Session, room: Room, since: tuple[str, int], joined: e.Joined) -> None:
         """Send a resuming joiner every message after `since`, then its join with `recovered`."""
         assert self.history is not None
+        size = s.codec.encode  # weighed as this client's codec encodes them
+        budget = s.max_bytes - RESUME_SPARE  # the send queue, less room for join, topic, who
         for event in replay.resume(
-            self.history, room.name, room.folded, since, joined, s.max_bytes // 2
+            self.history, room.name, room.folded, since, joined, budget, lambda m: len(size(m))
         ):
             s.send(event)
 
@@ -281,7 +283,9 @@ class Hub:
             room.folded, before=cmd.before, after=cmd.after, limit=cmd.limit
         )
         # One page is one line: it must fit the asker's send queue with room to spare.
-        entries = replay.fit(entries, s.max_bytes // 2, newest=cmd.after is None)
+        epoch, _ = self.history.position(room.folded)
+        size = replay.sized(room.name, epoch, s.codec.encode)
+        entries = replay.fit(entries, s.max_bytes // 2, newest=cmd.after is None, size=size)
         s.send(replay.page(self.history, room.name, room.folded, entries))
 
     def _part(self, s: Session, cmd: c.Part) -> None:
@@ -425,3 +429,5 @@ class Hub:
 LINK_DOWN = "the cluster link is down; try again in a few seconds"
 
 _BEFORE_NICK = (c.Hello, c.Nick, c.Quit, c.Help, c.Ping)
+RESUME_SPARE = 16 * 1024
+"""Bytes of the send queue a resume leaves for what follows it (join, topic, member list)."""

@@ -8,6 +8,7 @@ a resume then says `recovered: false`, a page holds fewer messages than asked fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from chat.core.history import Entry, MemoryHistory
@@ -21,10 +22,12 @@ def resume(
     since: tuple[str, int],
     joined: e.Joined,
     budget: int,
+    size: Callable[[e.Message], int] | None = None,
 ) -> list[e.Event]:
-    """Every message after `since` (each `replay`), then `joined` with `recovered`."""
+    """Every message after `since` (each `replay`), then `joined` with `recovered`. `size`
+    says what a message weighs once encoded for the asker (else: its text, roughly)."""
     entries, recovered = history.since(key, *since, history.size)
-    kept = fit(entries, budget, newest=True)
+    kept = fit(entries, budget, newest=True, size=_measure(room, joined.epoch, size))
     if len(kept) < len(entries):  # more was missed than one go holds: the client pages
         recovered = False
     events: list[e.Event] = [_message(room, m, joined.epoch) for m in kept]
@@ -37,15 +40,34 @@ def page(history: MemoryHistory, room: str, key: str, entries: list[Entry]) -> e
     return e.HistoryPage(room, epoch, tuple(_message(room, m, epoch) for m in entries))
 
 
-def fit(entries: list[Entry], budget: int, *, newest: bool) -> list[Entry]:
-    """The longest run of `entries` (from the newest end, or the oldest) within `budget`."""
+def fit(
+    entries: list[Entry],
+    budget: int,
+    *,
+    newest: bool,
+    size: Callable[[Entry], int] | None = None,
+) -> list[Entry]:
+    """The longest run of `entries` (from the newest end, or the oldest) within `budget`
+    bytes, each weighing `size(entry)` (default: `Entry.weight`, its characters)."""
     keep = 0
     for m in reversed(entries) if newest else entries:
-        if budget < m.weight:
+        weight = m.weight if size is None else size(m)
+        if budget < weight:
             break
-        budget -= m.weight
+        budget -= weight
         keep += 1
     return entries[len(entries) - keep :] if newest else entries[:keep]
+
+
+def sized(room: str, epoch: str, encode: Callable[[e.Event], bytes]) -> Callable[[Entry], int]:
+    """An entry's weight as the bytes `encode` makes of it (UTF-8 and escaping included)."""
+    return lambda m: len(encode(_message(room, m, epoch)))
+
+
+def _measure(
+    room: str, epoch: str, size: Callable[[e.Message], int] | None
+) -> Callable[[Entry], int] | None:
+    return None if size is None else (lambda m: size(_message(room, m, epoch)))
 
 
 def _message(room: str, m: Entry, epoch: str) -> e.Message:
