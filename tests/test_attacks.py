@@ -171,25 +171,22 @@ async def test_poisoned_strings_are_refused_at_the_door() -> None:
         guard.no_bugs()
 
 
-async def test_bursts_into_a_room_cut_nobody_who_reads() -> None:
-    """Eight connections each send one burst of --msg-burst lines of ~3.9 KB into the room
-    at once: fair input and a send queue judged after writing keep every reader in."""
+@pytest.mark.parametrize(
+    ("attackers", "command"),
+    [
+        # 8 connections each send one burst of --msg-burst (40) lines of ~3.9 KB into the room
+        (8, {"type": "say"}),
+        # 10 connections each send one burst of 40 private messages of ~3.9 KB to one member
+        (10, {"type": "msg", "to": "m1"}),
+    ],
+    ids=["into-the-room", "to-one-member"],
+)
+async def test_bursts_cut_nobody_who_reads(attackers: int, command: dict[str, str]) -> None:
+    """Fair input and a send queue judged after writing keep every reader in, however many
+    send their whole burst at once."""
     async with guarded() as guard:
-        evil = [await attacker(guard.server.port, f"burst{i}") for i in range(8)]
-        line = json.dumps({"type": "say", "text": BIG}).encode() + b"\n"
-        guard.go()
-        for client in evil:
-            client.writer.write(line * 40)
-        await asyncio.gather(*(client.writer.drain() for client in evil))
-        await guard.unharmed()
-        guard.no_bugs()
-
-
-async def test_private_bursts_cut_nobody_who_reads() -> None:
-    """Ten connections each send one burst of 40 private messages of ~3.9 KB to one member."""
-    async with guarded() as guard:
-        evil = [await attacker(guard.server.port, f"kick{i}") for i in range(10)]
-        line = json.dumps({"type": "msg", "to": "m1", "text": BIG}).encode() + b"\n"
+        evil = [await attacker(guard.server.port, f"burst{i}") for i in range(attackers)]
+        line = json.dumps({**command, "text": BIG}).encode() + b"\n"
         guard.go()
         for client in evil:
             client.writer.write(line * 40)
