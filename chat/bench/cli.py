@@ -54,7 +54,7 @@ from typing import Any
 from chat.bench import attacks, report, scenarios
 from chat.bench.cluster import Cluster, spread
 from chat.bench.frames import DIALECTS
-from chat.bench.servers import ngircd_binary, spawn
+from chat.bench.servers import NGIRCD_LOGINS_AT_ONCE, ngircd_binary, spawn
 from chat.bench.workers import WorkerConfig
 from chat.settings import version
 
@@ -432,7 +432,7 @@ def one_run(
         target.ports,
         dialect,
         args.loop,
-        args.concurrency,
+        min(args.concurrency, NGIRCD_LOGINS_AT_ONCE) if kind == "ngircd" else args.concurrency,
         getattr(args, "ramp_rate", 0.0) / args.workers,
         getattr(args, "size", 100),
     )

@@ -133,6 +133,12 @@ def log_tail(server: Spawned, lines: int = 3) -> str:
     return "".join("\n  " + line for line in text.splitlines()[-lines:])
 
 
+NGIRCD_LOGINS_AT_ONCE = 4
+"""Logins in progress at once per load worker against ngircd: it listens with a backlog of 10
+(`listen(sock, 10)`, fixed in its source), so the 200 at once used elsewhere overflow it, the
+kernel drops SYNs and clients retry after 1, 3, 7... s (8 connections/s with the server idle).
+The fan-out measured after the ramp does not depend on it."""
+
 NGIRCD_PATHS = ("/usr/sbin/ngircd", "/usr/local/sbin/ngircd")
 """Where Debian (and a source build) put ngircd: /usr/sbin is not on every user's PATH."""
 
