@@ -13,7 +13,8 @@ import itertools
 import ssl
 from collections import Counter
 from collections.abc import Coroutine
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 import structlog
 
@@ -31,6 +32,7 @@ from chat.protocol.errors import SERVER_FULL, TOO_MANY_CONNECTIONS
 from chat.settings import Settings, version
 
 log = structlog.get_logger("chat.server")
+T = TypeVar("T")
 
 SHUTDOWN_LINGER = 0.5
 """On shutdown, seconds a flushed client gets to close its side before its socket is closed."""
@@ -42,28 +44,10 @@ class ChatServer:
     def __init__(self, settings: Settings, broker: Broker | None = None) -> None:
         self.settings = s = settings
         self.broker = broker or InProcess()  # the cluster's, when `chat.cli` was given --nats
-        self.hub = Hub(
-            Limits(
-                default_room=s.default_room,
-                max_rooms_per_client=s.max_rooms_per_client,
-                max_rooms=s.max_rooms,
-                max_room_members=s.max_room_members,
-                room_create_rate=s.room_create_rate,
-                room_create_burst=s.room_create_burst,
-                room_create_per_address=s.max_per_ip > 0,
-                history_size=s.history_size,
-                history_bytes=s.history_bytes,
-            ),
-            broker=self.broker,
-        )
-        self.policy = Policy(
-            max_line=s.max_line,
-            queue_messages=s.queue_messages,
-            queue_bytes=s.queue_bytes,
-            msg_rate=s.msg_rate,
-            msg_burst=s.msg_burst,
-            idle_timeout=s.idle_timeout,
-        )
+        # The core's limits and one connection's policy are named as the settings are.
+        limits = _pick(Limits, s, room_create_per_address=s.max_per_ip > 0)
+        self.hub = Hub(limits, broker=self.broker)
+        self.policy = _pick(Policy, s)
         self.clients: dict[int, ChatProtocol] = {}
         """Every admitted socket, TLS handshakes in progress included."""
         self.per_ip: Counter[str] = Counter()
@@ -258,3 +242,9 @@ class ChatServer:
         if self.clients:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), 1.0)
+
+
+def _pick(cls: type[T], settings: Settings, **extra: Any) -> T:
+    """`cls` (a dataclass of limits) with every field the settings also have, plus `extra`."""
+    names = {f.name for f in fields(cls)} & {f.name for f in fields(settings)}  # type: ignore[arg-type]
+    return cls(**{name: getattr(settings, name) for name in names}, **extra)
