@@ -19,6 +19,7 @@ from chat.core import replay
 from chat.core.broker import Broker, InProcess
 from chat.core.history import MemoryHistory
 from chat.core.limits import Limits as Limits  # the hub's settings, re-exported
+from chat.core.modcommands import Moderation
 from chat.core.ratelimit import CreationBudget
 from chat.core.roomindex import SizeIndex
 from chat.core.rooms import Room, deliver
@@ -88,11 +89,13 @@ class Hub:
             c.Ping: self._ping,
             c.History: self._history,
         }
+        self.moderation = Moderation(self)  # adds its handlers (chat/core/modcommands.py)
 
     # --- entry points used by the transport ----------------------------------------------
     def connect(self, session: Session) -> None:
         self.stats.connected()
-        session.send(e.Notice(GREETING, "greeting"))
+        if self.moderation.admit(session):  # not from a server-banned address
+            session.send(e.Notice(GREETING, "greeting"))
 
     def handle(self, session: Session, command: c.Command) -> None:
         """Carry out one command; a ProtocolError becomes an error line to that client only."""
@@ -124,6 +127,7 @@ class Hub:
         neighbours: dict[Session, None] = {}
         for room in rooms:
             room.remove(session)
+            self.moderation.left(room.folded, session.folded)
             self.resized(room.folded)
             if not room.size:
                 self._drop_room(room)
@@ -186,6 +190,7 @@ class Hub:
         del self.nicks[s.folded]
         if s.folded != fold(new):
             self.broker.release(s.folded)
+        self.moderation.renamed(tuple(s.rooms), s.folded, fold(new))
         s.nick, s.folded = new, fold(new)
         self.nicks[s.folded] = s
         self.broker.publish(w.Renamed(self.broker.node, old, new))
@@ -228,6 +233,8 @@ class Hub:
         size = self.size(key)
         if size >= self.limits.max_room_members:
             raise ProtocolError(ROOM_FULL, f"{name} is full ({size} members)")
+        self.moderation.check_join(s, key, room.name if room else name, cmd.key, size)
+        new = room is None and self.broker.view.room(key) is None
         if room is None:
             if len(self.rooms) >= self.limits.max_rooms:
                 raise ProtocolError(
@@ -253,6 +260,8 @@ class Hub:
         s.current = room
         log.info("room.joined", conn_id=s.conn_id, nick=s.nick, room=room.name)
         self.broker.publish(w.Joined(self.broker.node, key, room.name, s.nick or ""))
+        if new:
+            self.moderation.created(room, s)  # its operator
         if room.topic:
             s.send(e.TopicIs(room.name, room.topic))
         s.send(self._members(key))
@@ -292,12 +301,17 @@ class Hub:
         room = self._room_of(s, cmd.room)
         room.broadcast(e.Parted(room.name, s.nick or "", cmd.reason, self.size(room.folded) - 1))
         self.broker.publish(w.Parted(self.broker.node, room.folded, s.nick or "", cmd.reason))
+        self.remove_member(s, room)
+        log.info("room.parted", conn_id=s.conn_id, nick=s.nick, room=room.name)
+
+    def remove_member(self, s: Session, room: Room) -> None:
+        """`s` leaves `room` (a part, a kick): nothing is told or published here."""
         room.remove(s)
+        self.moderation.left(room.folded, s.folded)
         self.resized(room.folded)
         del s.rooms[room.folded]
         if s.current is room:
             s.current = next(reversed(s.rooms.values()), None)
-        log.info("room.parted", conn_id=s.conn_id, nick=s.nick, room=room.name)
         if not room.size:
             self._drop_room(room)
 
@@ -307,6 +321,7 @@ class Hub:
         del self.rooms[room.folded]
         if self.history is not None:
             self.history.orphan(room.folded)
+        self.moderation.dropped(room.folded)
         log.debug("room.removed", room=room.name)
 
     def _topic(self, s: Session, cmd: c.Topic) -> None:
@@ -314,6 +329,7 @@ class Hub:
         if cmd.text is None:
             s.send(e.TopicIs(room.name, room.topic))
             return
+        self.moderation.check_topic(s, room)
         if len(cmd.text) > self.limits.max_topic:
             raise ProtocolError(
                 BAD_COMMAND, f"topics are at most {self.limits.max_topic} characters"
@@ -361,9 +377,9 @@ class Hub:
             (m.nick or "" for m in here), remote.members.values() if remote else ()
         )
         name = room.name if room else remote.name if remote else key
-        return e.Members(
-            name, tuple(itertools.islice(nicks, self.limits.list_limit)), self.size(key)
-        )
+        shown = tuple(itertools.islice(nicks, self.limits.list_limit))
+        prefixes = self.moderation.prefixes(key, shown)  # @ operators, + voiced
+        return e.Members(name, shown, self.size(key), prefixes)
 
     # --- messages ---------------------------------------------------------------------------
     def _say(self, s: Session, cmd: c.Say) -> None:
@@ -374,6 +390,7 @@ class Hub:
 
     def _post(self, s: Session, room_name: str | None, text: str, *, action: bool) -> None:
         room = self._room_of(s, room_name)
+        self.moderation.check_speak(s, room)  # moderated, muted, banned
         now = self.clock()
         room.messages += 1
         room.last_activity = now

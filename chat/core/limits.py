@@ -21,3 +21,4 @@ class Limits:
     history_size: int = 500  # messages kept per room (0: no history)
     history_bytes: int = 64 * 1024 * 1024  # text kept in all rooms together
     history_on_join: int = 10  # lines a text-dialect client is shown when it joins a room
+    oper: tuple[str, ...] = ()  # server operators, NAME:HASH (`chat.core.operhash`)

@@ -136,6 +136,85 @@ class Bye:
     node: str
 
 
+# --- moderation (chat.core.modcommands) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Modes:
+    """A room's whole moderation state after a change (`by` and `change` say which, as
+    `ModeChanged` shows it; both "" for a silent one: a mute, an invitation, a sync after
+    `hello`). The receiver replaces what it held: the last writer wins."""
+
+    kind: ClassVar[str] = "modes"
+    node: str
+    room: str  # folded
+    name: str
+    by: str
+    change: str
+    flags: str  # a subset of "imt"
+    limit: int
+    key: str
+    ops: list[str]  # folded nicks
+    voiced: list[str]
+    bans: list[str]  # normalised masks
+    invites: list[str]  # folded nicks
+    mutes: list[tuple[str, float]]  # (folded nick, until)
+
+
+@dataclass(frozen=True, slots=True)
+class Kicked:
+    """`by` kicked `nick` out of a room; the node holding `nick` removes it."""
+
+    kind: ClassVar[str] = "kicked"
+    node: str
+    room: str  # folded
+    name: str
+    nick: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invited:
+    kind: ClassVar[str] = "invited"
+    node: str
+    room: str  # folded
+    name: str
+    nick: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Killed:
+    """A server operator disconnected `nick`; the node holding it cuts it."""
+
+    kind: ClassVar[str] = "killed"
+    node: str
+    nick: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBanned:
+    """A server ban on the network `net` until `until` (0: lifted)."""
+
+    kind: ClassVar[str] = "sban"
+    node: str
+    net: str
+    until: float
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wallops:
+    kind: ClassVar[str] = "wallops"
+    node: str
+    by: str
+    text: str
+
+
 Note = (
     Online
     | Offline
@@ -149,4 +228,10 @@ Note = (
     | State
     | Beat
     | Bye
+    | Modes
+    | Kicked
+    | Invited
+    | Killed
+    | ServerBanned
+    | Wallops
 )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 class Session(Outbox):
     __slots__ = (
+        "account",
         "closing",
         "codec",
         "conn_id",
@@ -28,6 +29,7 @@ class Session(Outbox):
         "folded",
         "ip",
         "nick",
+        "oper",
         "peer",
         "rooms",
     )
@@ -46,6 +48,10 @@ class Session(Outbox):
         self.rooms: dict[str, Room] = {}  # folded name -> room, in join order
         self.current: Room | None = None
         self.closing = False
+        self.oper = ""  # the `--oper` name this client identified as (server operator), or ""
+        self.account: str | None = None
+        """The account this client identified to: None until the accounts work sets it (ban
+        masks `$a:name` match it; `chat.core.moderation.Identity.account`)."""
 
     # `push(data)` (from Outbox) queues bytes for this client; on overflow it is cut.
 

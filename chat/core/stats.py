@@ -35,6 +35,8 @@ class Stats:
     deliveries: int = 0
     disconnects: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    moderation: Counter[str] = field(default_factory=Counter)
+    """Moderation actions by name (kick, ban, kill, server-ban, ...; `chat.core.modcommands`)."""
 
     def connected(self) -> None:
         self.accepted += 1

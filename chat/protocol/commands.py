@@ -48,6 +48,8 @@ class Join:
     room: str
     since: tuple[str, int] | None = None
     """Resume: `(epoch, offset)` of the last message seen; what came after is sent first."""
+    key: str | None = None
+    """The room's key, for a room with one (`+k`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,78 @@ class History:
     limit: int = 10
 
 
+# --- moderation (chat.core.modcommands; docs/protocol.md "Moderation") ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """Show (`changes` empty) or change a room's modes: `+im-t`, `+o` with `args` (bob), ..."""
+
+    room: str | None = None
+    changes: str = ""
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    nick: str
+    room: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    nick: str
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    """List a room's ban masks."""
+
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """Mute a member for `seconds` (0: unmute)."""
+
+    nick: str
+    seconds: int
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Oper:
+    """Become a server operator (`--oper NAME:HASH`)."""
+
+    name: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    nick: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBan:
+    """Refuse an address or network (`mask`) for `seconds` (0: the longest); `remove` lifts
+    it; an empty `mask` lists them."""
+
+    mask: str = ""
+    seconds: int = 0
+    reason: str = ""
+    remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Wallops:
+    text: str
+
+
 Command = (
     Hello | Nick | Say | Me | Msg | Join | Part | Topic | Rooms | Who | Quit | Help | Ping | History
+    | Mode | Kick | Invite | Bans | Mute | Oper | Kill | ServerBan | Wallops
 )

@@ -29,6 +29,21 @@ SHUTDOWN = "shutdown"
 CLUSTER_DOWN = "cluster-down"
 NICK_COLLISION = "nick-collision"
 INTERNAL_ERROR = "internal-error"
+# Moderation (docs/protocol.md, "Moderation").
+NOT_OPERATOR = "not-operator"
+BANNED = "banned"
+INVITE_ONLY = "invite-only"
+BAD_KEY = "bad-key"
+CANNOT_SEND = "cannot-send"
+MUTED = "muted"
+UNKNOWN_MODE = "unknown-mode"
+NOT_IN_THAT_ROOM = "user-not-in-room"
+ALREADY_IN_ROOM = "already-in-room"
+NO_PRIVILEGES = "no-privileges"
+BAD_PASSWORD = "bad-password"
+NO_OPERS = "no-opers"
+KILLED = "killed"
+SERVER_BANNED = "server-banned"
 
 
 class ProtocolError(Exception):

@@ -87,11 +87,13 @@ class RoomList:
 
 @dataclass(frozen=True, slots=True)
 class Members:
-    """The members of a room; `nicks` is capped (see docs/protocol.md), `total` is not."""
+    """The members of a room; `nicks` is capped (see docs/protocol.md), `total` is not.
+    `prefixes` (when not empty) is parallel to `nicks`: `@` operator, `+` voiced, or ""."""
 
     room: str
     nicks: tuple[str, ...]
     total: int
+    prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,55 @@ class HistoryPage:
     messages: tuple[Message, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ModeChanged:
+    """`by` changed `room`'s modes: `change` as IRC writes it (`+o bob`, `+im`, `-k`)."""
+
+    room: str
+    by: str
+    change: str
+
+
+@dataclass(frozen=True, slots=True)
+class Modes:
+    """A room's modes, asked for: `+int`, `+ntl 10`, ..."""
+
+    room: str
+    modes: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kicked:
+    room: str
+    nick: str
+    by: str
+    reason: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class Invited:
+    """`by` invited `nick` to `room` (sent to both)."""
+
+    room: str
+    nick: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BanList:
+    """A room's ban masks (`room` is `*` for the server's address bans), capped."""
+
+    room: str
+    masks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Wallops:
+    by: str
+    text: str
+
+
 Event = (
     Welcome
     | Message
@@ -151,4 +202,10 @@ Event = (
     | Pong
     | Bye
     | HistoryPage
+    | ModeChanged
+    | Modes
+    | Kicked
+    | Invited
+    | BanList
+    | Wallops
 )

@@ -72,6 +72,55 @@ def _history(o: dict[str, Any]) -> c.Command:
     )
 
 
+def _args(o: dict[str, Any]) -> tuple[str, ...]:
+    args = o.get("args", [])
+    if not isinstance(args, list) or len(args) > 16 or not all(isinstance(a, str) for a in args):
+        raise ProtocolError(BAD_COMMAND, 'field "args" must be a list of at most 16 strings')
+    for a in args:
+        if not is_text(a):
+            raise ProtocolError(BAD_UTF8, 'field "args" is not valid Unicode (a lone surrogate)')
+    return tuple(clean(a) for a in args)
+
+
+def _room(o: dict[str, Any]) -> str | None:
+    return _str(o, "room", required=False)
+
+
+def _mode(o: dict[str, Any]) -> c.Command:
+    return c.Mode(_room(o), _str(o, "modes", required=False) or "", _args(o))
+
+
+def _prefix_mode(change: str, field: str) -> Callable[[dict[str, Any]], c.Command]:
+    return lambda o: c.Mode(_room(o), change, (_req(o, field),))
+
+
+def _sban(o: dict[str, Any]) -> c.Command:
+    seconds = _int(o, "seconds", 0, 2**31) or 0
+    return c.ServerBan(_req(o, "mask"), seconds, _str(o, "reason", required=False) or "")
+
+
+_MODERATION: dict[str, Callable[[dict[str, Any]], c.Command]] = {
+    "mode": _mode,
+    "op": _prefix_mode("+o", "nick"),
+    "deop": _prefix_mode("-o", "nick"),
+    "voice": _prefix_mode("+v", "nick"),
+    "devoice": _prefix_mode("-v", "nick"),
+    "ban": _prefix_mode("+b", "mask"),
+    "unban": _prefix_mode("-b", "mask"),
+    "bans": lambda o: c.Bans(_room(o)),
+    "kick": lambda o: c.Kick(_req(o, "nick"), _room(o), _str(o, "reason", required=False) or ""),
+    "invite": lambda o: c.Invite(_req(o, "nick"), _room(o)),
+    "mute": lambda o: c.Mute(_req(o, "nick"), _int(o, "seconds", 0, 2**31) or 0, _room(o)),
+    "oper": lambda o: c.Oper(_req(o, "name"), _req(o, "password")),
+    "kill": lambda o: c.Kill(_req(o, "nick"), _str(o, "reason", required=False) or ""),
+    "sban": _sban,
+    "unsban": lambda o: c.ServerBan(_req(o, "mask"), remove=True),
+    "sbans": lambda o: c.ServerBan(),
+    "wallops": lambda o: c.Wallops(_req(o, "text")),
+}
+"""The moderation commands (docs/protocol.md, "Moderation")."""
+
+
 def _hello(o: dict[str, Any]) -> c.Command:
     version = o.get("version")
     if version != PROTOCOL_VERSION:
@@ -85,7 +134,7 @@ _PARSE: dict[str, Callable[[dict[str, Any]], c.Command]] = {
     "me": lambda o: c.Me(_req(o, "text"), _str(o, "room", required=False)),
     "msg": lambda o: c.Msg(_req(o, "to"), _req(o, "text")),
     "nick": lambda o: c.Nick(_req(o, "nick")),
-    "join": lambda o: c.Join(_req(o, "room"), _since(o)),
+    "join": lambda o: c.Join(_req(o, "room"), _since(o), _str(o, "key", required=False)),
     "history": lambda o: _history(o),
     "part": lambda o: c.Part(
         _str(o, "room", required=False), _str(o, "reason", required=False) or ""
@@ -96,6 +145,7 @@ _PARSE: dict[str, Callable[[dict[str, Any]], c.Command]] = {
     "quit": lambda o: c.Quit(_str(o, "reason", required=False) or ""),
     "help": lambda o: c.Help(),
     "ping": lambda o: c.Ping((_str(o, "token", required=False) or "")[:64]),
+    **_MODERATION,
 }
 
 
@@ -134,7 +184,13 @@ def _event_dict(ev: e.Event) -> dict[str, Any]:
         rooms = [{"name": r.name, "members": r.members, "topic": r.topic} for r in ev.rooms]
         return {"type": "rooms", "rooms": rooms, "total": ev.total}
     if isinstance(ev, e.Members):
-        return {"type": "who", "room": ev.room, "nicks": list(ev.nicks), "total": ev.total}
+        who: dict[str, Any] = {"type": "who", "room": ev.room, "nicks": list(ev.nicks),
+                               "total": ev.total}  # fmt: skip
+        if ev.prefixes:
+            who["prefixes"] = {n: p for n, p in zip(ev.nicks, ev.prefixes, strict=True) if p}
+        return who
+    if isinstance(ev, e.BanList):
+        return {"type": "bans", "room": ev.room, "masks": list(ev.masks)}
     if isinstance(ev, e.HelpText):
         return {"type": "help", "lines": list(ev.lines)}
     kind, fields = _SIMPLE[type(ev)]
@@ -154,6 +210,11 @@ _SIMPLE: dict[type[Any], tuple[str, tuple[str, ...]]] = {
     e.Notice: ("notice", ("code", "text")),
     e.Pong: ("pong", ("token",)),
     e.Bye: ("bye", ("reason",)),
+    e.ModeChanged: ("mode", ("room", "by", "change")),
+    e.Modes: ("modes", ("room", "modes")),
+    e.Kicked: ("kick", ("room", "nick", "by", "reason", "members")),
+    e.Invited: ("invite", ("room", "nick", "by")),
+    e.Wallops: ("wallops", ("by", "text")),
 }
 
 

@@ -31,8 +31,22 @@ USAGE: dict[str, str] = {
     "topic": "/topic [#room] [text]      show or set a room's topic",
     "history": "/history [#room] [n]       the last n (10, at most 100) lines of a room",
     "quit": "/quit [reason]             leave the server",
+    "mode": "/mode [#room] [+imt-l ...]  show or change a room's modes (operators)",
+    "op": "/op [#room] <nick>         make a member an operator (also /deop)",
+    "voice": "/voice [#room] <nick>      let a member speak in a +m room (also /devoice)",
+    "kick": "/kick [#room] <nick> [why] put a member out of a room",
+    "ban": "/ban [#room] <nick|mask>   ban nick!user@host (globs * ?) or $a:account",
+    "unban": "/unban [#room] <mask>      lift a ban (/bans lists them)",
+    "mute": "/mute [#room] <nick> <s>   mute a member for s seconds (/unmute)",
+    "invite": "/invite <nick> [#room]     invite someone into a +i room",
+    "oper": "/oper <name> <password>    become a server operator",
+    "kill": "/kill <nick> [reason]      disconnect a user (server operators)",
+    "sban": "/sban <addr|net> [time] [why] refuse an address, e.g. 10.0.0.0/8 1d",
+    "wallops": "/wallops <text>            a notice to every server operator",
 }
 ALIASES = {"list": "rooms", "names": "who", "j": "join", "leave": "part", "query": "msg"}
+_PREFIX_MODES = {"op": "+o", "deop": "-o", "voice": "+v", "devoice": "-v"}
+"""Friendly forms of `/mode`: `/op bob` is `/mode +o bob`."""
 
 
 def _decode_utf8(line: bytes) -> str:
@@ -57,7 +71,8 @@ def _parse_command(text: str) -> c.Command:
     if name == "nick":
         return c.Nick(_need(rest, name))
     if name == "join":
-        return c.Join(_need(rest.split(" ", 1)[0], name))
+        room, _, key = rest.partition(" ")
+        return c.Join(_need(room, name), None, key.strip() or None)
     if name == "part":
         if rest.startswith("#"):
             room, _, reason = rest.partition(" ")
@@ -83,7 +98,82 @@ def _parse_command(text: str) -> c.Command:
         return c.Ping(rest)
     if name == "history":
         return _history(rest)
+    command = _moderation(name, rest)
+    if command is not None:
+        return command
     raise ProtocolError(UNKNOWN_COMMAND, f"unknown command /{word[:32]}; type /help")
+
+
+def _room_first(rest: str) -> tuple[str | None, str]:
+    """An optional leading `#room`, then the rest."""
+    if rest.startswith("#"):
+        room, _, rest = rest.partition(" ")
+        return room, rest.strip()
+    return None, rest
+
+
+def _seconds(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise ProtocolError(BAD_COMMAND, "usage: /mute [#room] <nick> <seconds>")
+    return int(text)
+
+
+def _moderation(name: str, rest: str) -> c.Command | None:
+    """The moderation commands (docs/protocol.md, "Moderation"); None for another name."""
+    if name in ("mode", "op", "deop", "voice", "devoice", "kick", "ban", "unban", "bans"):
+        room, rest = _room_first(rest)
+        words = rest.split()
+        if name == "mode":
+            return c.Mode(room, words[0] if words else "", tuple(words[1:]))
+        if name in _PREFIX_MODES:
+            usage = "op" if "op" in name else "voice"
+            return c.Mode(room, _PREFIX_MODES[name], (_need(words[0] if words else "", usage),))
+        if name == "kick":
+            nick, _, reason = rest.partition(" ")
+            return c.Kick(_need(nick, name), room, reason.strip())
+        if name in ("ban", "unban"):
+            mask = _need(words[0] if words else "", name)
+            return c.Mode(room, "+b" if name == "ban" else "-b", (mask,))
+        return c.Bans(room)
+    if name in ("mute", "unmute"):
+        room, rest = _room_first(rest)
+        words = rest.split()
+        nick = _need(words[0] if words else "", "mute")
+        if name == "unmute":
+            return c.Mute(nick, 0, room)
+        return c.Mute(nick, _seconds(_need(words[1] if len(words) > 1 else "", "mute")), room)
+    if name == "invite":
+        words = rest.split()
+        return c.Invite(_need(words[0] if words else "", name), words[1] if len(words) > 1 else None)
+    if name == "oper":
+        who, _, password = rest.partition(" ")
+        return c.Oper(_need(who, name), _need(password.strip(), name))
+    if name == "kill":
+        nick, _, reason = rest.partition(" ")
+        return c.Kill(_need(nick, name), reason.strip())
+    if name in ("sban", "unsban", "sbans"):
+        if name == "sbans":
+            return c.ServerBan()
+        words = rest.split(" ", 2)
+        mask = _need(words[0], "sban")
+        if name == "unsban":
+            return c.ServerBan(mask, remove=True)
+        seconds = words[1] if len(words) > 1 else "0"
+        return c.ServerBan(mask, _duration(seconds), words[2].strip() if len(words) > 2 else "")
+    if name == "wallops":
+        return c.Wallops(_need(rest, name))
+    return None
+
+
+def _duration(text: str) -> int:
+    """`3600`, `90s`, `30m`, `12h`, `7d` as seconds (0: the longest a server ban may last)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.lower()
+    scale = units.get(text[-1:], 0)
+    digits = text[:-1] if scale else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
+        raise ProtocolError(BAD_COMMAND, "a duration is a number of seconds, or 30m, 12h, 7d")
+    return int(digits) * (scale or 1)
 
 
 def _rooms(ev: e.RoomList) -> str:
@@ -98,7 +188,22 @@ def _rooms(ev: e.RoomList) -> str:
 
 def _members(ev: e.Members) -> str:
     more = f" and {ev.total - len(ev.nicks)} more" if ev.total > len(ev.nicks) else ""
-    return f"* {ev.room} ({ev.total}): {', '.join(ev.nicks)}{more}"
+    nicks = (
+        (p + n for p, n in zip(ev.prefixes, ev.nicks, strict=True)) if ev.prefixes else ev.nicks
+    )
+    return f"* {ev.room} ({ev.total}): {', '.join(nicks)}{more}"
+
+
+def _kicked(ev: e.Kicked) -> str:
+    reason = f" ({ev.reason})" if ev.reason else ""
+    return f"* {ev.nick} was kicked from {ev.room} by {ev.by}{reason}"
+
+
+def _bans(ev: e.BanList) -> str:
+    what = "server bans" if ev.room == "*" else f"bans of {ev.room}"
+    if not ev.masks:
+        return f"* no {what}"
+    return f"* {what} ({len(ev.masks)}): {', '.join(ev.masks)}"
 
 
 def _topic(ev: e.TopicIs) -> str:
@@ -176,6 +281,12 @@ _FORMAT: dict[type[Any], Callable[[Any], str]] = {
     e.Pong: lambda ev: f"* pong {ev.token}".rstrip(),
     e.Bye: lambda ev: f"* bye: {ev.reason}",
     e.HistoryPage: _page,
+    e.ModeChanged: lambda ev: f"* {ev.by} sets mode {ev.change} on {ev.room}",
+    e.Modes: lambda ev: f"* modes of {ev.room}: {ev.modes}",
+    e.Kicked: _kicked,
+    e.Invited: lambda ev: f"* {ev.by} invited {ev.nick} to {ev.room}",
+    e.BanList: _bans,
+    e.Wallops: lambda ev: f"* wallops from {ev.by}: {ev.text}",
 }
 
 

@@ -1,0 +1,527 @@
+"""The moderation commands and the hub's moderation state. Pure logic, no I/O.
+
+`Moderation` holds what `chat.core.moderation` rules on (each room's `RoomModes`, the server
+bans, the configured server operators) and registers its handlers in the hub's dispatch table
+(`Mode`, `Kick`, `Invite`, `Bans`, `Mute`, `Oper`, `Kill`, `ServerBan`, `Wallops`). The hub
+calls its hooks where a rule applies: `check_join`, `created`, `check_speak`, `check_topic`,
+`left`, `renamed`, `dropped`, `prefixes`, `admit`.
+
+Cluster-wide: every change is published (`chat.core.notes`: a room's whole state as `Modes`,
+`Kicked`, `Invited`, `Killed`, `ServerBanned`, `Wallops`) and applied by the other nodes through
+`apply_note` (from `chat.cluster.inbound`), so a ban set on one node refuses a join on another.
+
+Every action is logged as a structlog event `moderation.<action>` (who, what, to whom, room;
+never a reason or a wallops text) and counted in `Stats.moderation` (`/stats`, `/metrics`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from chat.core import moderation as m
+from chat.core import notes as w
+from chat.core import operhash
+from chat.core.rooms import Room, deliver
+from chat.core.session import Session
+from chat.protocol import commands as c
+from chat.protocol import events as e
+from chat.protocol.errors import (
+    ALREADY_IN_ROOM,
+    BAD_COMMAND,
+    BAD_PASSWORD,
+    KILLED,
+    NO_OPERS,
+    NO_PRIVILEGES,
+    NO_SUCH_NICK,
+    NOT_IN_ROOM,
+    NOT_IN_THAT_ROOM,
+    RATE_LIMITED,
+    SERVER_BANNED,
+    ProtocolError,
+)
+from chat.protocol.names import check_room, fold
+
+if TYPE_CHECKING:
+    from chat.core.hub import Hub
+
+log = structlog.get_logger("chat.moderation")
+
+Offload = Callable[[Callable[[], bool], Callable[[bool], None]], None]
+"""Run a slow pure function elsewhere, then call back on the hub's thread with its result."""
+MAX_VERIFYING = 4
+"""Operator password checks in flight at once, server-wide (more: `rate-limited`)."""
+REASON_LEN = 300
+
+
+def inline(work: Callable[[], bool], done: Callable[[bool], None]) -> None:
+    """The default `Offload` (tests, an in-memory hub): run now."""
+    done(work())
+
+
+def identity(s: Session) -> m.Identity:
+    """`s` as ban masks see it: its nick, IRC user name (else the nick), address, account."""
+    nick = s.nick or ""
+    user = getattr(getattr(s, "dialect", None), "user", None) or nick
+    return m.Identity(nick, user, s.ip or "unknown", s.account)
+
+
+class Moderation:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.rooms: dict[str, m.RoomModes] = {}
+        self.server_bans: dict[str, m.ServerBan] = {}
+        self.opers = operhash.parse_opers(hub.limits.oper)
+        self.offload: Offload = inline
+        self.verifying = 0
+        self.counts = hub.stats.moderation
+        handlers: dict[type, Callable[[Session, Any], None]] = {
+            c.Mode: self._mode,
+            c.Kick: self._kick,
+            c.Invite: self._invite,
+            c.Bans: self._bans,
+            c.Mute: self._mute,
+            c.Oper: self._oper,
+            c.Kill: self._kill,
+            c.ServerBan: self._server_ban,
+            c.Wallops: self._wallops,
+        }
+        hub._handlers.update(handlers)
+
+    # --- hooks the hub calls ----------------------------------------------------------------
+    def admit(self, s: Session) -> bool:
+        """A new connection: False (and it is told and closed) if its address is banned."""
+        if not self.server_bans:
+            return True
+        ban = m.address_banned(self.server_bans, s.ip, self.hub.clock())
+        if ban is None:
+            return True
+        self.counts["server-ban-refused"] += 1
+        log.info("moderation.server_ban_refused", conn_id=s.conn_id, peer=s.peer, net=ban.net)
+        s.send(e.Error(SERVER_BANNED, f"your address is banned from this server: {ban.reason}"))
+        s.close(SERVER_BANNED)
+        return False
+
+    def check_join(self, s: Session, key: str, name: str, room_key: str | None, size: int) -> None:
+        modes = self.rooms.get(key)
+        if modes is None:
+            return
+        err = m.may_join(modes, identity(s), name, room_key, size)
+        if err is not None:
+            self.counts[f"join-refused-{err.code}"] += 1
+            log.info("moderation.join_refused", conn_id=s.conn_id, nick=s.nick, room=name,
+                     code=err.code)  # fmt: skip
+            raise err
+        modes.invites.pop(s.folded, None)  # an invitation is good for one join
+
+    def created(self, room: Room, s: Session) -> None:
+        """`s` created `room` (it existed nowhere): its operator, except in the default room
+        (the server's: only server operators moderate it)."""
+        modes = self.rooms[room.folded] = m.RoomModes()
+        if room.folded != fold(self.hub.limits.default_room):
+            modes.ops.add(s.folded)
+            self._publish(room.folded, room.name, "", "")
+
+    def check_speak(self, s: Session, room: Room) -> None:
+        modes = self.rooms.get(room.folded)
+        if modes is not None and not s.oper:
+            err = m.may_speak(modes, identity(s), room.name, self.hub.clock())
+            if err is not None:
+                raise err
+
+    def check_topic(self, s: Session, room: Room) -> None:
+        modes = self.rooms.get(room.folded)
+        if modes is not None:
+            err = m.may_topic(modes, s.folded, room.name, bool(s.oper))
+            if err is not None:
+                raise err
+
+    def left(self, key: str, folded: str) -> None:
+        modes = self.rooms.get(key)
+        if modes is not None:
+            modes.forget_member(folded)
+
+    def renamed(self, keys: list[str] | tuple[str, ...], old: str, new: str) -> None:
+        for key in keys:
+            modes = self.rooms.get(key)
+            if modes is not None:
+                modes.renamed(old, new)
+
+    def dropped(self, key: str) -> None:
+        """A room may have vanished: its modes go when it exists on no node."""
+        if key not in self.hub.rooms and self.hub.broker.view.room(key) is None:
+            self.rooms.pop(key, None)
+
+    def prefixes(self, key: str, nicks: tuple[str, ...]) -> tuple[str, ...]:
+        modes = self.rooms.get(key)
+        if modes is None or not (modes.ops or modes.voiced):
+            return ()
+        return tuple(modes.prefix(fold(n)) for n in nicks)
+
+    # --- rooms ------------------------------------------------------------------------------
+    def _target(self, s: Session, name: str | None) -> tuple[str, str, Room | None, m.RoomModes]:
+        """The room a moderation command is about: (key, name, local room, modes). A member
+        names any room it is in (default: the current one); a server operator any room."""
+        hub = self.hub
+        if name is None:
+            if s.current is None:
+                raise ProtocolError(NOT_IN_ROOM, "you are in no room; name one (#room)")
+            room: Room | None = s.current
+            key, shown = s.current.folded, s.current.name
+        else:
+            shown = check_room(name)
+            key = fold(shown)
+            room = hub.rooms.get(key)
+            remote = hub.broker.view.room(key)
+            if room is None and remote is None:
+                raise ProtocolError(NOT_IN_ROOM, f"there is no room {shown}")
+            shown = room.name if room else remote.name if remote else shown
+            if key not in s.rooms and not s.oper:
+                raise ProtocolError(NOT_IN_ROOM, f"you are not in {shown}")
+        modes = self.rooms.get(key)
+        if modes is None:
+            modes = self.rooms[key] = m.RoomModes()
+        return key, shown, room, modes
+
+    def _allowed(self, s: Session, key: str, shown: str, modes: m.RoomModes, what: str) -> None:
+        err = m.may_moderate(modes, s.folded, shown, bool(s.oper))
+        if err is not None:
+            self.counts["refused"] += 1
+            log.info("moderation.refused", conn_id=s.conn_id, nick=s.nick, room=shown,
+                     action=what)  # fmt: skip
+            raise err
+
+    def _member(self, key: str, nick: str) -> str | None:
+        """The display nick of `nick` if it is in room `key` (here or on another node)."""
+        folded = fold(nick)
+        room = self.hub.rooms.get(key)
+        session = self.hub.nicks.get(folded)
+        if room is not None and session is not None and session in room:
+            return session.nick
+        remote = self.hub.broker.view.room(key)
+        return remote.members.get(folded) if remote is not None else None
+
+    def _tell_room(self, key: str, event: e.Event, actor: Session) -> None:
+        """`event` to the room's members here, and to the actor if it is not one of them."""
+        room = self.hub.rooms.get(key)
+        if room is not None:
+            room.broadcast(event)
+        if room is None or actor not in room:
+            actor.send(event)
+
+    def _publish(self, key: str, name: str, by: str, change: str) -> None:
+        note = self._note(key, name, by, change)
+        if note is not None:
+            self.hub.broker.publish(note)
+
+    def _note(self, key: str, name: str, by: str, change: str) -> w.Modes | None:
+        """Room `key`'s whole moderation state as a note."""
+        modes = self.rooms.get(key)
+        if modes is None:
+            return None
+        flags = "".join(
+            f for f, on in (("i", modes.invite_only), ("m", modes.moderated), ("t", modes.topic_lock))
+            if on
+        )  # fmt: skip
+        return w.Modes(self.hub.broker.node, key, name, by, change, flags, modes.limit, modes.key,
+                       sorted(modes.ops), sorted(modes.voiced), list(modes.bans),
+                       list(modes.invites), sorted(modes.mutes.items()))  # fmt: skip
+
+    # --- handlers ---------------------------------------------------------------------------
+    def _mode(self, s: Session, cmd: c.Mode) -> None:
+        key, shown, _, modes = self._target(s, cmd.room)
+        if not cmd.changes:
+            s.send(e.Modes(shown, modes.flags(show_key=key in s.rooms or bool(s.oper))))
+            return
+        changes = m.parse_modes(cmd.changes, list(cmd.args))
+        if any(ch.letter == "b" and not ch.arg for ch in changes):
+            self._bans(s, c.Bans(shown))  # `MODE #r b`, `+b` alone: the list
+            changes = [ch for ch in changes if ch.letter != "b" or ch.arg]
+            if not changes:
+                return
+        self._allowed(s, key, shown, modes, "mode")
+        done: list[str] = []
+        for ch in changes:
+            if ch.letter in "ov":
+                nick = self._member(key, ch.arg)
+                if nick is None:
+                    raise ProtocolError(NOT_IN_THAT_ROOM, f"{ch.arg[:32]} is not in {shown}")
+                applied = m.apply_change(modes, m.Change(ch.on, ch.letter, fold(nick)))
+                shown_change = m.Change(ch.on, ch.letter, nick) if applied else None
+            elif ch.letter == "b":
+                applied = m.apply_change(modes, m.Change(ch.on, "b", m.normalize_mask(ch.arg)))
+                shown_change = applied
+            else:
+                shown_change = m.apply_change(modes, ch)
+            if shown_change is not None:
+                done.append(str(shown_change))
+        if not done:
+            return
+        change = _merge(done)
+        self._record(s, "mode", shown, change=change)
+        self._tell_room(key, e.ModeChanged(shown, s.nick or "", change), s)
+        self._publish(key, shown, s.nick or "", change)
+
+    def _record(self, s: Session, action: str, room: str = "", **fields: Any) -> None:
+        self.counts[action] += 1
+        if action == "mode" and "+b" in str(fields.get("change", "")):
+            self.counts["ban"] += 1
+        log.info(f"moderation.{action}", conn_id=s.conn_id, nick=s.nick, room=room or None,
+                 **fields)  # fmt: skip
+
+    def _bans(self, s: Session, cmd: c.Bans) -> None:
+        _, shown, _, modes = self._target(s, cmd.room)
+        s.send(e.BanList(shown, tuple(modes.bans)))
+
+    def _kick(self, s: Session, cmd: c.Kick) -> None:
+        key, shown, room, modes = self._target(s, cmd.room)
+        self._allowed(s, key, shown, modes, "kick")
+        nick = self._member(key, cmd.nick)
+        if nick is None:
+            raise ProtocolError(NOT_IN_THAT_ROOM, f"{cmd.nick[:32]} is not in {shown}")
+        reason = cmd.reason[:REASON_LEN]
+        self._record(s, "kick", shown, target=nick)
+        by = s.nick or ""
+        self.kick(key, shown, nick, by, reason, actor=s)
+        self.hub.broker.publish(w.Kicked(self.hub.broker.node, key, shown, nick, by, reason))
+
+    def kick(
+        self, key: str, name: str, nick: str, by: str, reason: str, actor: Session | None
+    ) -> None:
+        """Put `nick` out of room `key`, here and in the view; tell the local members."""
+        hub = self.hub
+        folded = fold(nick)
+        room = hub.rooms.get(key)
+        target = hub.nicks.get(folded)
+        self.left(key, folded)
+        if room is not None and target is not None and target in room:
+            room.broadcast(e.Kicked(room.name, nick, by, reason, hub.size(key) - 1))
+            hub.remove_member(target, room)
+        else:
+            found = hub.broker.view.locate(folded)
+            if found is not None:
+                hub.broker.view.parted(found[0], key, nick, hub.monotonic())
+                hub.resized(key)
+            if room is not None:
+                room.broadcast(e.Kicked(room.name, nick, by, reason, hub.size(key)))
+        if actor is not None and (room is None or actor not in room):
+            actor.send(e.Kicked(name, nick, by, reason, hub.size(key)))
+        self.dropped(key)
+
+    def _invite(self, s: Session, cmd: c.Invite) -> None:
+        key, shown, _, modes = self._target(s, cmd.room)
+        self._allowed(s, key, shown, modes, "invite")
+        folded = fold(cmd.nick)
+        target = self.hub.nicks.get(folded)
+        remote = self.hub.broker.view.locate(folded)
+        if target is None and remote is None:
+            raise ProtocolError(NO_SUCH_NICK, f'nobody is called "{cmd.nick[:32]}"')
+        nick = target.nick if target is not None else remote[1] if remote else cmd.nick
+        if self._member(key, nick or "") is not None:
+            raise ProtocolError(ALREADY_IN_ROOM, f"{nick} is already in {shown}")
+        modes.invite(folded)
+        self._record(s, "invite", shown, target=nick)
+        event = e.Invited(shown, nick or "", s.nick or "")
+        s.send(event)
+        if target is not None:
+            target.send(event)
+        self.hub.broker.publish(
+            w.Invited(self.hub.broker.node, key, shown, nick or "", s.nick or "")
+        )
+
+    def _mute(self, s: Session, cmd: c.Mute) -> None:
+        key, shown, _, modes = self._target(s, cmd.room)
+        self._allowed(s, key, shown, modes, "mute")
+        nick = self._member(key, cmd.nick)
+        if nick is None:
+            raise ProtocolError(NOT_IN_THAT_ROOM, f"{cmd.nick[:32]} is not in {shown}")
+        seconds = min(cmd.seconds, m.MAX_MUTE)
+        folded = fold(nick)
+        if seconds:
+            modes.mutes[folded] = self.hub.clock() + seconds
+            text = f"{nick} is muted in {shown} for {seconds} seconds by {s.nick}"
+        else:
+            modes.mutes.pop(folded, None)
+            text = f"{nick} may speak in {shown} again ({s.nick} lifted the mute)"
+        self._record(s, "mute" if seconds else "unmute", shown, target=nick, seconds=seconds)
+        s.send(e.Notice(text, "mute"))
+        target = self.hub.nicks.get(folded)
+        if target is not None and target is not s:
+            target.send(e.Notice(text, "mute"))
+        self._publish(key, shown, "", "")
+
+    # --- server operators ---------------------------------------------------------------------
+    def _oper(self, s: Session, cmd: c.Oper) -> None:
+        if not self.opers:
+            raise ProtocolError(NO_OPERS, "this server has no operators (--oper)")
+        if self.verifying >= MAX_VERIFYING:
+            raise ProtocolError(RATE_LIMITED, "too many operator logins at once; try again")
+        stored = self.opers.get(cmd.name, _DECOY)
+        name, password = cmd.name, cmd.password
+        self.verifying += 1
+
+        def done(ok: bool) -> None:
+            self.verifying -= 1
+            if s.closing:
+                return
+            if not ok or name not in self.opers:
+                self.counts["oper-failed"] += 1
+                log.warning("moderation.oper_failed", conn_id=s.conn_id, nick=s.nick,
+                            peer=s.peer)  # fmt: skip
+                s.send(e.Error(BAD_PASSWORD, "wrong operator name or password"))
+                return
+            s.oper = name
+            self._record(s, "oper", oper=name)
+            s.send(e.Notice("you are now a server operator", "oper"))
+
+        self.offload(lambda: operhash.verify(password, stored), done)
+
+    def _need_oper(self, s: Session, what: str) -> None:
+        if not s.oper:
+            self.counts["refused"] += 1
+            log.info("moderation.refused", conn_id=s.conn_id, nick=s.nick, action=what)
+            raise ProtocolError(NO_PRIVILEGES, f"/{what} is for server operators (/oper)")
+
+    def _kill(self, s: Session, cmd: c.Kill) -> None:
+        self._need_oper(s, "kill")
+        folded = fold(cmd.nick)
+        target = self.hub.nicks.get(folded)
+        remote = self.hub.broker.view.locate(folded)
+        if target is None and remote is None:
+            raise ProtocolError(NO_SUCH_NICK, f'nobody is called "{cmd.nick[:32]}"')
+        nick = target.nick if target is not None else remote[1] if remote else cmd.nick
+        reason = cmd.reason[:REASON_LEN]
+        self._record(s, "kill", target=nick)
+        by = s.nick or ""
+        if target is not None:
+            self.kill(target, by, reason)
+        else:
+            self.hub.broker.publish(w.Killed(self.hub.broker.node, nick or "", by, reason))
+        s.send(e.Notice(f"{nick} was killed", "kill"))
+
+    def kill(self, target: Session, by: str, reason: str) -> None:
+        why = f"killed by {by}" + (f": {reason}" if reason else "")
+        target.send(e.Error(KILLED, why))
+        self.hub.disconnect(target, KILLED, why)
+        target.close(KILLED)
+
+    def _server_ban(self, s: Session, cmd: c.ServerBan) -> None:
+        self._need_oper(s, "sban")
+        now = self.hub.clock()
+        m.prune(self.server_bans, now)
+        if not cmd.mask:
+            rows = tuple(
+                f"{b.net} ({b.until - now:.0f}s left, by {b.by}){': ' + b.reason if b.reason else ''}"
+                for b in itertools.islice(self.server_bans.values(), self.hub.limits.list_limit)
+            )
+            s.send(e.BanList("*", rows))
+            return
+        net = m.parse_network(cmd.mask)
+        if cmd.remove:
+            if self.server_bans.pop(net, None) is None:
+                raise ProtocolError(BAD_COMMAND, f"{net} is not banned")
+            self._record(s, "server-unban", net=net)
+            self.hub.broker.publish(w.ServerBanned(self.hub.broker.node, net, 0.0, "", s.nick or ""))
+            s.send(e.Notice(f"{net} is no longer banned", "sban"))
+            return
+        if net not in self.server_bans and len(self.server_bans) >= m.MAX_SERVER_BANS:
+            raise ProtocolError(BAD_COMMAND, f"{m.MAX_SERVER_BANS} server bans at most")
+        seconds = cmd.seconds if 0 < cmd.seconds <= m.MAX_SERVER_BAN_TIME else m.MAX_SERVER_BAN_TIME
+        ban = m.ServerBan(net, now + seconds, cmd.reason[:REASON_LEN], s.nick or "")
+        self._record(s, "server-ban", net=net, seconds=seconds)
+        cut = self.server_ban(ban)
+        self.hub.broker.publish(
+            w.ServerBanned(self.hub.broker.node, net, ban.until, ban.reason, ban.by)
+        )
+        s.send(e.Notice(f"{net} is banned for {seconds}s ({cut} connection(s) cut)", "sban"))
+
+    def server_ban(self, ban: m.ServerBan) -> int:
+        """Hold `ban` and cut this node's users it covers; how many were cut."""
+        self.server_bans[ban.net] = ban
+        covered = [
+            session
+            for session in list(self.hub.nicks.values())
+            if m.address_banned({ban.net: ban}, session.ip, self.hub.clock()) is not None
+        ]
+        for session in covered:
+            self.kill(session, ban.by, "your address is banned" + (f": {ban.reason}" if ban.reason else ""))
+        return len(covered)
+
+    def _wallops(self, s: Session, cmd: c.Wallops) -> None:
+        self._need_oper(s, "wallops")
+        self._record(s, "wallops")
+        self.wallops(s.nick or "", cmd.text)
+        self.hub.broker.publish(w.Wallops(self.hub.broker.node, s.nick or "", cmd.text))
+
+    def wallops(self, by: str, text: str) -> None:
+        deliver([x for x in self.hub.nicks.values() if x.oper], e.Wallops(by, text))
+
+    # --- notes from other nodes (chat.cluster.inbound) ---------------------------------------
+    def apply_note(self, note: w.Note) -> None:
+        hub = self.hub
+        match note:
+            case w.Modes():
+                modes = m.RoomModes(
+                    invite_only="i" in note.flags, moderated="m" in note.flags,
+                    topic_lock="t" in note.flags, limit=note.limit, key=note.key,
+                    ops=set(note.ops), voiced=set(note.voiced), bans=dict.fromkeys(note.bans),
+                    invites=dict.fromkeys(note.invites), mutes=dict(note.mutes),
+                )  # fmt: skip
+                self.rooms[note.room] = modes
+                room = hub.rooms.get(note.room)
+                if room is not None and note.change:
+                    room.broadcast(e.ModeChanged(room.name, note.by, note.change))
+            case w.Kicked():
+                self.kick(note.room, note.name, note.nick, note.by, note.reason, None)
+            case w.Invited():
+                modes = self.rooms.setdefault(note.room, m.RoomModes())
+                modes.invite(fold(note.nick))
+                target = hub.nicks.get(fold(note.nick))
+                if target is not None:
+                    target.send(e.Invited(note.name, note.nick, note.by))
+            case w.Killed():
+                target = hub.nicks.get(fold(note.nick))
+                if target is not None:
+                    self.kill(target, note.by, note.reason)
+            case w.ServerBanned():
+                if note.until:
+                    self.server_ban(m.ServerBan(note.net, note.until, note.reason, note.by))
+                else:
+                    self.server_bans.pop(note.net, None)
+            case w.Wallops():
+                self.wallops(note.by, note.text)
+
+    def state(self, node: str) -> list[w.Note]:
+        """What a node (re)joining the cluster needs: the modes of the rooms this node has
+        members in, and the server bans."""
+        notes: list[w.Note] = []
+        for key, room in self.hub.rooms.items():
+            note = self._note(key, room.name, "", "")
+            if note is not None:
+                notes.append(note)
+        now = self.hub.clock()
+        for ban in self.server_bans.values():
+            if ban.until > now:
+                notes.append(w.ServerBanned(node, ban.net, ban.until, ban.reason, ban.by))
+        return notes
+
+
+def _merge(changes: list[str]) -> str:
+    """`+o bob`, `+i`, `-k` as one IRC mode string: `+oi-k bob`."""
+    letters, params, sign = [], [], ""
+    for change in changes:
+        head, _, arg = change.partition(" ")
+        if head[0] != sign:
+            sign = head[0]
+            letters.append(sign)
+        letters.append(head[1:])
+        if arg:
+            params.append(arg)
+    return " ".join(["".join(letters), *params])
+
+
+_DECOY = operhash.hash_password("no such operator", b"0123456789abcdef")
+"""Checked for an unknown operator name, so a wrong name costs what a wrong password does."""
