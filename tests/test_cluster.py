@@ -107,11 +107,11 @@ async def test_who_and_rooms_show_the_whole_cluster(nodes: list[ServerProcess]) 
     bob = await TextClient.login(b.port, "bob")
     carol = await TextClient.login(c.port, "carol")
     await bob.send("/join #dev")
-    await bob.expect(r"^\* #dev \(1\): bob$")
+    await bob.expect(r"^\* #dev \(1\): @bob$")
     await barrier(bob, "bob is in dev", alice, carol)
     await carol.send("/join #dev")
     line = await carol.expect(r"^\* #dev \(2\): ")
-    assert set(line.split(": ", 1)[1].split(", ")) == {"bob", "carol"}
+    assert set(line.split(": ", 1)[1].split(", ")) == {"@bob", "carol"}  # bob made it
     await bob.expect(r"^\* carol joined #dev \(2 here\)$")
     await barrier(carol, "carol is in dev", alice)
     await alice.send("/who")
@@ -119,7 +119,7 @@ async def test_who_and_rooms_show_the_whole_cluster(nodes: list[ServerProcess]) 
     assert set(line.split(": ", 1)[1].split(", ")) == {"alice", "bob", "carol"}
     await alice.send("/who #dev")  # a room with no member on alice's node
     line = await alice.expect(r"^\* #dev \(2\): ")
-    assert set(line.split(": ", 1)[1].split(", ")) == {"bob", "carol"}
+    assert set(line.split(": ", 1)[1].split(", ")) == {"@bob", "carol"}
     await alice.send("/rooms")
     await alice.expect(r"^\*   #lobby \(3\)")
     await alice.expect(r"^\*   #dev \(2\)")

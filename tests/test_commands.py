@@ -50,7 +50,9 @@ async def test_json_session_receives_echo_and_every_event(server: ChatServer) ->
 
     await bob.send_json(type="join", room="py")
     assert (await bob.event("join"))["room"] == "#py"
-    assert await bob.event("who") == {"type": "who", "room": "#py", "nicks": ["bob"], "total": 1}
+    assert await bob.event("who") == {
+        "type": "who", "room": "#py", "nicks": ["bob"], "total": 1, "prefixes": {"bob": "@"}
+    }  # fmt: skip
     await bob.send_json(type="rooms")
     rooms = await bob.event("rooms")
     assert rooms["total"] == 2

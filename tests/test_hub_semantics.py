@@ -251,7 +251,8 @@ def test_a_join_is_told_to_every_member_with_the_count() -> None:
     evs = b.events()
     assert evs == [
         {"type": "join", "room": "#x", "nick": "bob", "members": 2},
-        {"type": "who", "room": "#x", "nicks": ["alice", "bob"], "total": 2},
+        {"type": "who", "room": "#x", "nicks": ["alice", "bob"], "total": 2,
+         "prefixes": {"alice": "@"}},  # alice made the room: its operator
     ]
     assert b.current is hub.rooms["#x"]
 
@@ -430,7 +431,9 @@ def test_who_of_a_room_you_are_not_in_lists_it() -> None:
     hub.handle(b, c.Join("#Den"))
     drain(a, b)
     hub.handle(a, c.Who("#den"))
-    assert a.events() == [{"type": "who", "room": "#Den", "nicks": ["bob"], "total": 1}]
+    assert a.events() == [
+        {"type": "who", "room": "#Den", "nicks": ["bob"], "total": 1, "prefixes": {"bob": "@"}}
+    ]
     hub.handle(a, c.Who())  # the current room
     assert a.events()[0]["nicks"] == ["alice", "bob"]
 

@@ -28,16 +28,16 @@ async def pair(server: ChatServer) -> tuple[IrcClient, IrcClient]:
 
 async def test_join_several_part_and_join_zero(server: ChatServer) -> None:
     alice, bob = await pair(server)
-    await alice.send("JOIN", "#a,#b", "key1,key2")  # keys are ignored
+    await alice.send("JOIN", "#a,#b", "key1,key2")  # a room without +k takes any key
     for room in ("#a", "#b"):
         join = await alice.expect("JOIN")
         assert (join.source, join.params) == ("alice!alice@chat", [room])
-        assert (await alice.expect("353")).params == ["alice", "=", room, "alice"]
+        assert (await alice.expect("353")).params == ["alice", "=", room, "@alice"]  # creator
         assert (await alice.expect("366")).params[:2] == ["alice", room]
     await bob.send("JOIN", "#a")
     await alice.expect("JOIN", lambda m: (m.source or "").startswith("bob!") and m.params == ["#a"])
     names = await bob.expect("353")
-    assert names.params[3].split() == ["alice", "bob"]
+    assert names.params[3].split() == ["@alice", "bob"]
     await alice.send("JOIN", "#lobby")  # already there: nothing at all
     await alice.send("PART", "#a", "bye now")
     part = await alice.expect("PART")
@@ -199,7 +199,8 @@ async def test_error_numerics(server: ChatServer) -> None:
         ("TOPIC", "461 alice TOPIC"),
         ("PING", "409 alice"),
         ("WHOIS", "431 alice"),
-        ("KICK #lobby bob", "421 alice KICK"),
+        ("KICK #lobby bob", "482 alice #lobby"),  # the default room has no operators
+        ("KNOCK #lobby", "421 alice KNOCK"),
     ]
     for sent, expected in cases:
         await alice.raw(sent)

@@ -49,7 +49,8 @@ async def test_registration_burst(server: ChatServer) -> None:
     assert isupport["TOPICLEN"] == "300"
     assert isupport["NETWORK"] == "chat"
     assert isupport["PREFIX"] == "(ov)@+"
-    assert isupport["CHANMODES"] == "b,,,n"
+    assert isupport["CHANMODES"] == "b,k,l,imnt"
+    assert isupport["MODES"] == "6" and isupport["MAXLIST"] == "b:100"
     assert "UTF8ONLY" in isupport
     # then the default room, as for every dialect: JOIN, NAMES
     join = await alice.expect("JOIN")

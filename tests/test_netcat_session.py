@@ -49,7 +49,7 @@ async def test_whole_netcat_session(server: ChatServer) -> None:
 
     await alice.send(b"/join #python\n")
     assert await alice.line() == "* alice joined #python (1 here)"
-    assert await alice.line() == "* #python (1): alice"
+    assert await alice.line() == "* #python (1): @alice"  # she made it: its operator
     await alice.send(b"/rooms\n")
     assert await alice.line() == "* 2 room(s):"
     assert await alice.line() == "*   #lobby (2)  snakes and ladders"

@@ -56,9 +56,9 @@ def tell_away(state: IrcState, target: str) -> None:
             state.push(line("301", state.nick, session.nick, away))
 
 
-def _who_row(asker: str, room: str, nick: str, session: Session | None) -> str:
+def _who_row(asker: str, room: str, nick: str, session: Session | None, prefix: str = "") -> str:
     realname, away = _about(session) if session is not None else ("remote user", "")
-    flags = "G" if away else "H"
+    flags = ("G" if away else "H") + prefix[:1]  # H@, H+ (only the highest: no multi-prefix)
     return line("352", asker, room, nick, HOST, SERVER, nick, flags, f"0 {realname}")
 
 
@@ -72,10 +72,10 @@ def _who(state: IrcState, msg: IrcMessage) -> None:
         name = room.name if room else remote.name if remote else what
         local = ((s.nick or "", s) for s in (room.order if room else ()))
         others = ((n, None) for n in (remote.members.values() if remote else ()))
-        for nick, session in itertools.islice(
-            itertools.chain(local, others), hub.limits.list_limit
-        ):
-            rows.append(_who_row(asker, name, nick, session))
+        page = list(itertools.islice(itertools.chain(local, others), hub.limits.list_limit))
+        prefixes = hub.moderation.prefixes(key, tuple(nick for nick, _ in page))
+        for i, (nick, session) in enumerate(page):
+            rows.append(_who_row(asker, name, nick, session, prefixes[i] if prefixes else ""))
     else:
         session = hub.nicks.get(key)
         remote_nick = hub.broker.view.locate(key)
@@ -119,29 +119,13 @@ def _mode(state: IrcState, msg: IrcMessage) -> None:
     if not msg.params:
         state.push(line("461", asker, "MODE", "Not enough parameters"))
         return
-    target, change = msg.params[0], msg.params[1:]
-    if not target.startswith("#"):
-        if fold(target) != state.conn.folded:
-            state.push(line("502", asker, "Can't change mode for other users"))
-        elif not change:
-            state.push(line("221", asker, "+"))
-        else:  # +i/-i and the like are accepted and change nothing: everyone is invisible-ish
-            state.push(line("MODE", asker, change[0], source=mask(asker)))
-        return
-    key = fold(target)
-    room, remote = hub.rooms.get(key), hub.broker.view.room(key)
-    if room is None and remote is None:
-        state.push(line("403", asker, target, "No such channel"))
-        return
-    name = room.name if room else remote.name if remote else target
-    if not change:
-        state.push(line("324", asker, name, "+n"))
-    elif change[0].lstrip("+") in ("b", "e", "I"):
-        end = {"b": ("368", "ban"), "e": ("349", "exception"), "I": ("347", "invite")}
-        numeric, what = end[change[0].lstrip("+")]
-        state.push(line(numeric, asker, name, f"End of channel {what} list"))
-    else:
-        state.push(line("482", asker, name, "You're not channel operator"))
+    target, change = msg.params[0], msg.params[1:]  # a room's modes: chat.core.ircmod
+    if fold(target) != state.conn.folded:
+        state.push(line("502", asker, "Can't change mode for other users"))
+    elif not change:
+        state.push(line("221", asker, "+"))
+    else:  # +i/-i and the like are accepted and change nothing: everyone is invisible-ish
+        state.push(line("MODE", asker, change[0], source=mask(asker)))
 
 
 def _away(state: IrcState, msg: IrcMessage) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from chat.core import ircquery
+from chat.core import ircmod, ircquery
 from chat.core.hub import Limits
 from chat.protocol import commands as c
 from chat.protocol import events as e
@@ -60,7 +60,7 @@ CAPS = (
     "server-time",
     "userhost-in-names",
 )
-"""Capabilities offered (multi-prefix is trivially true: nobody has a channel prefix)."""
+"""Capabilities offered (multi-prefix: NAMES shows `@+` for an operator with voice)."""
 HISTORY_CAPS = tuple(sorted((*CAPS, "draft/chathistory")))
 """... and with history on (not in cluster mode: `Hub.history` is None there)."""
 HISTORY_ISUPPORT = (f"CHATHISTORY={ircquery.CHATHISTORY_MAX}", "MSGREFTYPES=msgid,timestamp")
@@ -71,24 +71,31 @@ MOTD = (
     "not relayed. See docs/protocol.md, section IRC.",
 )
 _BEFORE_REGISTRATION = frozenset({"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT"})
-_BROADCAST = (e.Message, e.Private, e.Joined, e.Parted, e.NickChanged, e.Quitted)
+_BROADCAST = (
+    e.Message, e.Private, e.Joined, e.Parted, e.NickChanged, e.Quitted, e.ModeChanged, e.Kicked,
+    e.Wallops,
+)  # fmt: skip
 
 
 def server_info(limits: Limits, version: str, started: float) -> r.ServerInfo:
     """The registration burst's constants: ISUPPORT from the hub's real limits."""
-    isupport = (
-        "AWAYLEN=200",
-        "CASEMAPPING=ascii",
-        f"CHANLIMIT=#:{limits.max_rooms_per_client}",
-        "CHANMODES=b,,,n",
-        f"CHANNELLEN={MAX_ROOM + 1}",
-        "CHANTYPES=#",
-        "NETWORK=chat",
-        f"NICKLEN={MAX_NICK}",
-        "PREFIX=(ov)@+",
-        f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:",
-        f"TOPICLEN={limits.max_topic}",
-        "UTF8ONLY",
+    isupport = tuple(
+        sorted(
+            (
+                "AWAYLEN=200",
+                "CASEMAPPING=ascii",
+                f"CHANLIMIT=#:{limits.max_rooms_per_client}",
+                f"CHANNELLEN={MAX_ROOM + 1}",
+                "CHANTYPES=#",
+                "NETWORK=chat",
+                f"NICKLEN={MAX_NICK}",
+                f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,"
+                f"KICK:{ircmod.MAX_KICKS}",
+                f"TOPICLEN={limits.max_topic}",
+                "UTF8ONLY",
+                *ircmod.ISUPPORT,  # CHANMODES, MAXLIST, MODES, PREFIX
+            )
+        )
     )
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started))
     return r.ServerInfo(f"chat-{version}", created, isupport, MOTD)
@@ -312,10 +319,11 @@ class IrcState:
                 self.target = room.name
                 yield c.Part(room.name, "")
             return
-        for name in msg.params[0].split(","):  # keys (params[1]) are ignored: no +k here
+        keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+        for i, name in enumerate(msg.params[0].split(",")):
             if name:
                 self.target = name
-                yield c.Join(name)
+                yield c.Join(name, None, keys[i] if i < len(keys) and keys[i] else None)
 
     def _part(self, msg: IrcMessage) -> Iterator[c.Command]:
         if not self._need(msg, 1):
@@ -359,11 +367,14 @@ class IrcState:
     def _reply(self, event: e.Event) -> str:
         nick = self.nick
         hub = self.conn.hub
+        moderation = ircmod.reply(self, event)  # 324, 341, 367/368, 381
+        if moderation is not None:
+            return moderation
         if isinstance(event, e.Welcome):
             return r.welcome(event.nick, self.info, ircquery.counts(hub))
         if isinstance(event, e.Members):
-            masks = "userhost-in-names" in self.caps
-            return r.names(nick, event.room, event.nicks, event.total, masks)
+            masks, multi = "userhost-in-names" in self.caps, "multi-prefix" in self.caps
+            return r.names(nick, event.room, event.nicks, event.total, masks, event.prefixes, multi)
         if isinstance(event, e.RoomList):
             return r.room_list(nick, ((i.name, i.members, i.topic) for i in event.rooms))
         if isinstance(event, e.TopicIs):
@@ -376,6 +387,9 @@ class IrcState:
             target = self.target
             if self.command == "NICK" and event.code in r.ROOM_ERRORS:  # joining the default
                 target = hub.limits.default_room
+            numeric = ircmod.numeric(nick, event.code, event.message, target or "*")
+            if numeric is not None:
+                return numeric
             exists = fold(target) in hub.rooms or hub.broker.view.room(fold(target))
             return r.error(nick, event.code, event.message, self.command, target, bool(exists))
         if isinstance(event, e.Notice):
@@ -402,4 +416,5 @@ _HANDLERS = {
     "TOPIC": IrcState._topic,
     "NAMES": IrcState._names,
     "LIST": IrcState._list,
+    **ircmod.HANDLERS,  # MODE, KICK, INVITE, OPER, KILL, WALLOPS, SBAN, UNSBAN
 }

@@ -123,10 +123,8 @@ class RoomModes:
         return " ".join(["+" + letters, *params])
 
     def prefix(self, folded: str) -> str:
-        """`@` for an operator, `+` for a voiced member, "" otherwise."""
-        if folded in self.ops:
-            return "@"
-        return "+" if folded in self.voiced else ""
+        """`@` for an operator, `+` for a voiced member, `@+` for both, "" otherwise."""
+        return ("@" if folded in self.ops else "") + ("+" if folded in self.voiced else "")
 
     def forget_member(self, folded: str) -> None:
         """A member left the room: its operator and voice status go with it."""
@@ -254,7 +252,9 @@ def parse_modes(spec: str, args: list[str]) -> list[Change]:
         if ch not in ROOM_MODES or ch == "e":
             raise ProtocolError(UNKNOWN_MODE, f"{ch[:1]!a} is not a room mode here")
         arg = ""
-        if ch in (_TAKES_ARG_ON if on else _TAKES_ARG_OFF):
+        if ch == "b" and not args:
+            pass  # `b` alone asks for the list (the caller sends it)
+        elif ch in (_TAKES_ARG_ON if on else _TAKES_ARG_OFF):
             if not args:
                 raise ProtocolError(BAD_COMMAND, f"mode {'+' if on else '-'}{ch} needs a value")
             arg = args.pop(0)

@@ -259,6 +259,12 @@ def encode_common(event: e.Event, nick: str) -> str:
         return line("332", nick, event.room, event.topic)
     if isinstance(event, e.Bye):
         return line("ERROR", f"Closing link: {event.reason}", source="")
+    if isinstance(event, e.ModeChanged):
+        return line("MODE", event.room, *event.change.split(), source=mask(event.by))
+    if isinstance(event, e.Kicked):
+        return line("KICK", event.room, event.nick, event.reason or event.by, source=mask(event.by))
+    if isinstance(event, e.Wallops):
+        return line("WALLOPS", event.text, source=mask(event.by))
     if isinstance(event, e.Error):
         return line("NOTICE", nick, f"{event.code}: {event.message}")
     if isinstance(event, e.Notice):

@@ -18,6 +18,7 @@ from chat.protocol.errors import (
     FLOOD,
     IDLE,
     INTERNAL_ERROR,
+    KILLED,
     LINE_TOO_LONG,
     NICK_COLLISION,
     NICK_TAKEN,
@@ -26,6 +27,7 @@ from chat.protocol.errors import (
     NOT_REGISTERED,
     ROOM_FULL,
     ROOM_LIMIT,
+    SERVER_BANNED,
     SERVER_FULL,
     SHUTDOWN,
     SLOW_CONSUMER,
@@ -45,13 +47,15 @@ CLOSING = frozenset(
         SHUTDOWN,
         SERVER_FULL,
         TOO_MANY_CONNECTIONS,
+        KILLED,
+        SERVER_BANNED,
     }
 )
 """Error codes sent just before the server closes the connection: `ERROR :...`."""
 ROOM_ERRORS = frozenset({BAD_ROOM, ROOM_FULL, ROOM_LIMIT, TOO_MANY_ROOMS})
 """Errors about a room (after registration: about the default room)."""
 USER_MODES = "i"
-CHANNEL_MODES = "bn"
+CHANNEL_MODES = "biklmnotv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ def welcome(nick: str, info: ServerInfo, counts: Counts) -> str:
         line("001", nick, f"Welcome to the {info.network} IRC network, {mask(nick)}")
         + line("002", nick, f"Your host is {SERVER}, running version {info.version}")
         + line("003", nick, f"This server was created {info.created}")
-        + line("004", nick, SERVER, info.version, USER_MODES, CHANNEL_MODES, "b")
+        + line("004", nick, SERVER, info.version, USER_MODES, CHANNEL_MODES, "bklov")
         + isupport(nick, info)
         + lusers(nick, counts)
         + motd(nick, info)
@@ -113,9 +117,21 @@ def motd(nick: str, info: ServerInfo) -> str:
     return head + body + line("376", nick, "End of /MOTD command.")
 
 
-def names(nick: str, room: str, nicks: Sequence[str], total: int, masks: bool) -> str:
-    """353 lines of at most 512 bytes, then 366 (saying how many were left out, if any)."""
+def names(
+    nick: str,
+    room: str,
+    nicks: Sequence[str],
+    total: int,
+    masks: bool,
+    prefixes: Sequence[str] = (),
+    multi: bool = False,
+) -> str:
+    """353 lines of at most 512 bytes, then 366 (saying how many were left out, if any).
+    `prefixes` (parallel to `nicks`): `@`, `+`, `@+` or ""; all of them with `multi`
+    (multi-prefix), else the highest."""
     shown = [mask(n) if masks else n for n in nicks]
+    if prefixes:
+        shown = [(p if multi else p[:1]) + n for p, n in zip(prefixes, shown, strict=True)]
     head = len(f":{SERVER} 353 {nick} = {room} :\r\n")
     out: list[str] = []
     batch: list[str] = []

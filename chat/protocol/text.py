@@ -159,13 +159,13 @@ def _moderation(name: str, rest: str) -> c.Command | None:
         if name == "unsban":
             return c.ServerBan(mask, remove=True)
         seconds = words[1] if len(words) > 1 else "0"
-        return c.ServerBan(mask, _duration(seconds), words[2].strip() if len(words) > 2 else "")
+        return c.ServerBan(mask, parse_duration(seconds), words[2].strip() if len(words) > 2 else "")
     if name == "wallops":
         return c.Wallops(_need(rest, name))
     return None
 
 
-def _duration(text: str) -> int:
+def parse_duration(text: str) -> int:
     """`3600`, `90s`, `30m`, `12h`, `7d` as seconds (0: the longest a server ban may last)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     text = text.lower()
