@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, NoReturn
 
@@ -26,13 +26,26 @@ def option(
     lo: float | None = None,
     hi: float | None = None,
     gt: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Any:
     """A settings field: its default, its help, and what it accepts: one of `choices`, or a
-    number `lo <= x <= hi` (either bound optional), or `x > gt`."""
+    number `lo <= x <= hi` (either bound optional), or `x > gt`, or what `check` finds no
+    problem with. A tuple field is repeatable: `--oper A --oper B`, a comma-separated
+    environment variable, a TOML list."""
     return field(
         default=default,
-        metadata={"help": help, "choices": choices, "lo": lo, "hi": hi, "gt": gt},
+        metadata={"help": help, "choices": choices, "lo": lo, "hi": hi, "gt": gt, "check": check},
     )
+
+
+def _check_opers(value: tuple[str, ...]) -> str | None:
+    from chat.core.operhash import parse_opers
+
+    try:
+        parse_opers(value)
+    except ValueError as err:
+        return f"entry {err}"
+    return None
 
 
 _opt = option
@@ -139,6 +152,11 @@ class Settings:
     loop: str = _opt(
         "auto", "event loop (auto: uvloop when installed)", ["auto", "asyncio", "uvloop"]
     )
+    oper: tuple[str, ...] = _opt(
+        (),
+        "a server operator, NAME:HASH (the hash from `python -m chat.core.operhash`); repeatable",
+        check=_check_opers,
+    )
 
     @classmethod
     def parser(
@@ -227,6 +245,9 @@ class _Parser(argparse.ArgumentParser):
                 self._from_env.add(f.name)
         flag = _flag(f.name)
         help = f"{f.metadata['help']} [env {var}]"
+        if kind is tuple:
+            self.add_argument(flag, action=_Repeat, default=default, metavar="VALUE", help=help)
+            return
         if kind is bool:
             self.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=help
@@ -274,6 +295,8 @@ class _Parser(argparse.ArgumentParser):
             kind = _kind(f)
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
+            if kind is tuple and isinstance(value, list) and all(type(v) is str for v in value):
+                value = tuple(value)
             if type(value) is not kind:
                 self._file_error(path, f"{key} must be {_KIND_NAMES[kind]} (got {value!r})")
             problem = _check(f, value)
@@ -286,7 +309,29 @@ class _Parser(argparse.ArgumentParser):
         self.error(f"{path}: {message}")
 
 
-_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+class _Repeat(argparse.Action):
+    """A repeatable option: the first use replaces the default (from the environment or the
+    file), the next ones add to it."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        current = getattr(namespace, self.dest)
+        base = () if current is self.default else tuple(current)
+        setattr(namespace, self.dest, (*base, values))
+
+
+_KIND_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    tuple: "a list of strings",
+}
 
 
 def _kind(f: Field[Any]) -> type:
@@ -300,6 +345,8 @@ def _flag(name: str) -> str:
 def _convert(kind: type, text: str) -> Any:
     if kind is bool:
         return _parse_bool(text)
+    if kind is tuple:
+        return tuple(text.replace(",", " ").split())
     return kind(text)
 
 
@@ -308,6 +355,10 @@ def _check(f: Field[Any], value: Any) -> str | None:
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         return f"must be one of {', '.join(choices)} (got {value!r})"
+    check = f.metadata.get("check")
+    if check is not None:
+        problem: str | None = check(value)
+        return problem
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float) and not math.isfinite(value):

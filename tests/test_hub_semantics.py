@@ -251,8 +251,13 @@ def test_a_join_is_told_to_every_member_with_the_count() -> None:
     evs = b.events()
     assert evs == [
         {"type": "join", "room": "#x", "nick": "bob", "members": 2},
-        {"type": "who", "room": "#x", "nicks": ["alice", "bob"], "total": 2,
-         "prefixes": {"alice": "@"}},  # alice made the room: its operator
+        {
+            "type": "who",
+            "room": "#x",
+            "nicks": ["alice", "bob"],
+            "total": 2,
+            "prefixes": {"alice": "@"},
+        },  # alice made the room: its operator
     ]
     assert b.current is hub.rooms["#x"]
 

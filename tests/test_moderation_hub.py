@@ -166,7 +166,9 @@ def test_invite_only_key_limit_and_topic_lock() -> None:
     h.handle(carol, c.Join("#r"))
     assert error(carol)["code"] == "invite-only"
     h.handle(alice, c.Invite("carol", "#r"))
-    assert only(carol, "invite") == [{"type": "invite", "room": "#r", "nick": "carol", "by": "alice"}]
+    assert only(carol, "invite") == [
+        {"type": "invite", "room": "#r", "nick": "carol", "by": "alice"}
+    ]
     h.handle(carol, c.Join("#r"))
     assert only(carol, "join")
     h.handle(alice, c.Mode("#r", "-i"))

@@ -25,6 +25,7 @@ from chat.core.rooms import deliver
 from chat.core.session import Session
 from chat.protocol import events as e
 from chat.protocol.errors import INTERNAL_ERROR
+from chat.protocol.names import fold
 
 log = structlog.get_logger("chat.cluster")
 
@@ -58,6 +59,8 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
                 room.broadcast(e.Joined(room.name, nick, hub.size(key)))
         case w.Parted(node, key, nick, reason):
             if view.parted(node, key, nick, now):
+                hub.moderation.left(key, fold(nick))  # its operator status goes with it
+                hub.moderation.dropped(key)
                 hub.resized(key)
                 if (room := hub.rooms.get(key)) is not None:
                     room.broadcast(e.Parted(room.name, nick, reason, hub.size(key)))
@@ -67,6 +70,7 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
             lost(hub, [view.offline(node, nick, now)], reason)
         case w.Renamed(node, old, new):
             rooms = view.renamed(node, old, new, now)
+            hub.moderation.renamed(rooms, fold(old), fold(new))
             for key in rooms:  # the same size, unless the new nick was there already
                 hub.resized(key)
             deliver(_members(hub, rooms), e.NickChanged(old, new))
@@ -89,6 +93,7 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
             view.extend(node, nicks, rooms, now, first=first)
             for key in {*before, *(room[0] for room in rooms)}:
                 hub.resized(key)
+                hub.moderation.dropped(key)
         case w.Bye(node):
             before = _rooms_of(hub, node)
             lost(hub, view.drop(node), "server shutting down")
@@ -96,6 +101,9 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
                 hub.resized(key)
         case w.Hello(node) | w.Beat(node):
             view.touch(node, now)
+        case w.Modes() | w.Kicked() | w.Invited() | w.Killed() | w.ServerBanned() | w.Wallops():
+            view.touch(note.node, now)
+            hub.moderation.apply_note(note)  # chat.core.modcommands
 
 
 def lost(hub: Hub, gone: Iterable[Gone], reason: str) -> None:
@@ -104,9 +112,12 @@ def lost(hub: Hub, gone: Iterable[Gone], reason: str) -> None:
     resized: set[str] = set()
     for who in gone:
         resized.update(who.rooms)
+        for key in who.rooms:
+            hub.moderation.left(key, fold(who.nick))
         deliver(_members(hub, who.rooms), e.Quitted(who.nick, reason))
     for key in resized:
         hub.resized(key)
+        hub.moderation.dropped(key)
 
 
 def _rooms_of(hub: Hub, node: str) -> tuple[str, ...]:

@@ -345,6 +345,8 @@ class NatsBroker(InProcess):
     def _send_state(self) -> None:
         for note in inbound.state(self.hub, self.node):
             self.publish(note)
+        for mod in self.hub.moderation.state(self.node):  # room modes, server bans
+            self.publish(mod)
 
     # --- link events (nats-py callbacks) ------------------------------------------------------
     async def _on_disconnected(self) -> None:

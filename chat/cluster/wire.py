@@ -32,11 +32,16 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
+from chat.core import moderation as m
 from chat.core.notes import (  # re-exported: the wire is where the cluster meets them
     Beat,
     Bye,
     Hello,
+    Invited,
     Joined,
+    Kicked,
+    Killed,
+    Modes,
     Note,
     Offline,
     Online,
@@ -45,8 +50,10 @@ from chat.core.notes import (  # re-exported: the wire is where the cluster meet
     Renamed,
     RoomChunk,
     Said,
+    ServerBanned,
     State,
     Topic,
+    Wallops,
 )
 from chat.protocol.errors import ProtocolError
 from chat.protocol.names import MAX_NICK, MAX_ROOM, check_nick, check_room, fold
@@ -66,12 +73,14 @@ MAX_STATE_NAMES = 4 * STATE_CHUNK
 """Names (nicks, rooms and members) one `State` note may hold; a chunk stays under 2x."""
 
 __all__ = [
-    "Beat", "Bye", "Hello", "Joined", "Note", "Offline", "Online", "Parted", "Private",
-    "Renamed", "RoomChunk", "Said", "State", "Topic", "decode", "encode",
+    "Beat", "Bye", "Hello", "Invited", "Joined", "Kicked", "Killed", "Modes", "Note",
+    "Offline", "Online", "Parted", "Private", "Renamed", "RoomChunk", "Said", "ServerBanned",
+    "State", "Topic", "Wallops", "decode", "encode",
 ]  # fmt: skip
 
 
-_ALL = (Online, Offline, Renamed, Joined, Parted, Topic, Said, Private, Hello, State, Beat, Bye)
+_ALL = (Online, Offline, Renamed, Joined, Parted, Topic, Said, Private, Hello, State, Beat, Bye,
+        Modes, Kicked, Invited, Killed, ServerBanned, Wallops)  # fmt: skip
 _GET = {cls: attrgetter(*(f.name for f in fields(cls))) for cls in _ALL}
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
 _LOADS = json.JSONDecoder().decode
@@ -224,6 +233,84 @@ def _rooms(v: Any) -> list[RoomChunk]:
     return rooms
 
 
+def _flags(v: Any) -> str:
+    if type(v) is not str or len(v) > 3 or any(ch not in "imt" for ch in v):
+        raise ValueError("not room flags (a subset of imt)")
+    return v
+
+
+def _limit(v: Any) -> int:
+    if type(v) is not int or not 0 <= v <= 1_000_000:
+        raise ValueError("not a member limit 0-1000000")
+    return v
+
+
+def _room_key_text(v: Any) -> str:
+    """A room key (`+k`): empty, or what `moderation.check_key` accepts."""
+    if type(v) is not str:
+        raise ValueError("not a string")
+    if v == "":
+        return v
+    try:
+        return m.check_key(v)
+    except ProtocolError:
+        raise ValueError("not a room key") from None
+
+
+def _nick_keys(limit: int) -> Callable[[Any], list[str]]:
+    def check(v: Any) -> list[str]:
+        if type(v) is not list or len(v) > limit:
+            raise ValueError(f"not a list of at most {limit} folded nicks")
+        return [_nick_key(n) for n in v]
+
+    return check
+
+
+def _masks(v: Any) -> list[str]:
+    if type(v) is not list or len(v) > m.MAX_BANS:
+        raise ValueError(f"not a list of at most {m.MAX_BANS} masks")
+    out = []
+    for mask in v:
+        try:
+            if type(mask) is not str or m.normalize_mask(mask) != mask:
+                raise ValueError("not a normalised ban mask")
+        except ProtocolError:
+            raise ValueError("not a ban mask") from None
+        out.append(mask)
+    return out
+
+
+def _mutes(v: Any) -> list[tuple[str, float]]:
+    if type(v) is not list or len(v) > MAX_STATE_NAMES:
+        raise ValueError(f"not a list of at most {MAX_STATE_NAMES} mutes")
+    out = []
+    for item in v:
+        if type(item) is not list or len(item) != 2:
+            raise ValueError("each mute is [folded nick, until]")
+        out.append((_nick_key(item[0]), _ts(item[1])))
+    return out
+
+
+def _change(v: Any) -> str:
+    if type(v) is not str or len(v) > 1024 or not (v == "" or v.isprintable()):
+        raise ValueError("not a mode change")
+    return v
+
+
+def _net(v: Any) -> str:
+    try:
+        if type(v) is not str or m.parse_network(v) != v:
+            raise ValueError("not a canonical network")
+    except ProtocolError:
+        raise ValueError("not a network") from None
+    return v
+
+
+_reason = _text_of(300)
+_ops = _nick_keys(MAX_STATE_NAMES)
+_invites = _nick_keys(m.MAX_INVITES)
+
+
 _Check = Callable[[Any], Any]
 _FIELDS: dict[type[Any], tuple[_Check, ...]] = {
     Online: (_node, _nick),
@@ -238,8 +325,15 @@ _FIELDS: dict[type[Any], tuple[_Check, ...]] = {
     State: (_node, _flag, _nicks, _rooms),
     Beat: (_node,),
     Bye: (_node,),
-}
-_PAIRED = (Joined, Topic, Said)
+    Modes: (_node, _key, _room, _by, _change, _flags, _limit, _room_key_text, _ops, _ops,
+            _masks, _invites, _mutes),
+    Kicked: (_node, _key, _room, _nick, _nick, _reason),
+    Invited: (_node, _key, _room, _nick, _nick),
+    Killed: (_node, _nick, _nick, _reason),
+    ServerBanned: (_node, _net, _ts, _reason, _by),
+    Wallops: (_node, _nick, _text),
+}  # fmt: skip
+_PAIRED = (Joined, Topic, Said, Modes, Kicked, Invited)
 """Kinds whose fields 1 and 2 are a room's key (`_key`) and display name: key == fold(name)."""
 _SPECS: dict[str, tuple[type[Any], tuple[str, ...], tuple[_Check, ...]]] = {
     cls.kind: (cls, tuple(f.name for f in fields(cls)), _FIELDS[cls]) for cls in _ALL

@@ -176,4 +176,3 @@ def numeric(nick: str, code: str, message: str, target: str) -> str | None:
     if code == NO_OPERS:
         return line("491", nick, "No O-lines for your host")
     return None
-

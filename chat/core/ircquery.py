@@ -115,7 +115,7 @@ def _whois(state: IrcState, msg: IrcMessage) -> None:
 
 
 def _mode(state: IrcState, msg: IrcMessage) -> None:
-    hub, asker = state.conn.hub, state.nick
+    asker = state.nick
     if not msg.params:
         state.push(line("461", asker, "MODE", "Not enough parameters"))
         return

@@ -223,10 +223,8 @@ class Moderation:
         modes = self.rooms.get(key)
         if modes is None:
             return None
-        flags = "".join(
-            f for f, on in (("i", modes.invite_only), ("m", modes.moderated), ("t", modes.topic_lock))
-            if on
-        )  # fmt: skip
+        on = (modes.invite_only, modes.moderated, modes.topic_lock)
+        flags = "".join(f for f, set_ in zip("imt", on, strict=True) if set_)
         return w.Modes(self.hub.broker.node, key, name, by, change, flags, modes.limit, modes.key,
                        sorted(modes.ops), sorted(modes.voiced), list(modes.bans),
                        list(modes.invites), sorted(modes.mutes.items()))  # fmt: skip
@@ -278,7 +276,7 @@ class Moderation:
         s.send(e.BanList(shown, tuple(modes.bans)))
 
     def _kick(self, s: Session, cmd: c.Kick) -> None:
-        key, shown, room, modes = self._target(s, cmd.room)
+        key, shown, _, modes = self._target(s, cmd.room)
         self._allowed(s, key, shown, modes, "kick")
         nick = self._member(key, cmd.nick)
         if nick is None:
@@ -414,9 +412,11 @@ class Moderation:
         now = self.hub.clock()
         m.prune(self.server_bans, now)
         if not cmd.mask:
+            bans = itertools.islice(self.server_bans.values(), self.hub.limits.list_limit)
             rows = tuple(
-                f"{b.net} ({b.until - now:.0f}s left, by {b.by}){': ' + b.reason if b.reason else ''}"
-                for b in itertools.islice(self.server_bans.values(), self.hub.limits.list_limit)
+                f"{b.net} ({b.until - now:.0f}s left, by {b.by})"
+                + (f": {b.reason}" * bool(b.reason))
+                for b in bans
             )
             s.send(e.BanList("*", rows))
             return
@@ -425,7 +425,9 @@ class Moderation:
             if self.server_bans.pop(net, None) is None:
                 raise ProtocolError(BAD_COMMAND, f"{net} is not banned")
             self._record(s, "server-unban", net=net)
-            self.hub.broker.publish(w.ServerBanned(self.hub.broker.node, net, 0.0, "", s.nick or ""))
+            self.hub.broker.publish(
+                w.ServerBanned(self.hub.broker.node, net, 0.0, "", s.nick or "")
+            )
             s.send(e.Notice(f"{net} is no longer banned", "sban"))
             return
         if net not in self.server_bans and len(self.server_bans) >= m.MAX_SERVER_BANS:
@@ -448,7 +450,11 @@ class Moderation:
             if m.address_banned({ban.net: ban}, session.ip, self.hub.clock()) is not None
         ]
         for session in covered:
-            self.kill(session, ban.by, "your address is banned" + (f": {ban.reason}" if ban.reason else ""))
+            self.kill(
+                session,
+                ban.by,
+                "your address is banned" + (f": {ban.reason}" if ban.reason else ""),
+            )
         return len(covered)
 
     def _wallops(self, s: Session, cmd: c.Wallops) -> None:

@@ -173,6 +173,27 @@ class Wallops:
 
 
 Command = (
-    Hello | Nick | Say | Me | Msg | Join | Part | Topic | Rooms | Who | Quit | Help | Ping | History
-    | Mode | Kick | Invite | Bans | Mute | Oper | Kill | ServerBan | Wallops
+    Hello
+    | Nick
+    | Say
+    | Me
+    | Msg
+    | Join
+    | Part
+    | Topic
+    | Rooms
+    | Who
+    | Quit
+    | Help
+    | Ping
+    | History
+    | Mode
+    | Kick
+    | Invite
+    | Bans
+    | Mute
+    | Oper
+    | Kill
+    | ServerBan
+    | Wallops
 )

@@ -144,7 +144,9 @@ def _moderation(name: str, rest: str) -> c.Command | None:
         return c.Mute(nick, _seconds(_need(words[1] if len(words) > 1 else "", "mute")), room)
     if name == "invite":
         words = rest.split()
-        return c.Invite(_need(words[0] if words else "", name), words[1] if len(words) > 1 else None)
+        return c.Invite(
+            _need(words[0] if words else "", name), words[1] if len(words) > 1 else None
+        )
     if name == "oper":
         who, _, password = rest.partition(" ")
         return c.Oper(_need(who, name), _need(password.strip(), name))
@@ -159,7 +161,9 @@ def _moderation(name: str, rest: str) -> c.Command | None:
         if name == "unsban":
             return c.ServerBan(mask, remove=True)
         seconds = words[1] if len(words) > 1 else "0"
-        return c.ServerBan(mask, parse_duration(seconds), words[2].strip() if len(words) > 2 else "")
+        return c.ServerBan(
+            mask, parse_duration(seconds), words[2].strip() if len(words) > 2 else ""
+        )
     if name == "wallops":
         return c.Wallops(_need(rest, name))
     return None
@@ -188,9 +192,7 @@ def _rooms(ev: e.RoomList) -> str:
 
 def _members(ev: e.Members) -> str:
     more = f" and {ev.total - len(ev.nicks)} more" if ev.total > len(ev.nicks) else ""
-    nicks = (
-        (p + n for p, n in zip(ev.prefixes, ev.nicks, strict=True)) if ev.prefixes else ev.nicks
-    )
+    nicks = (p + n for p, n in zip(ev.prefixes, ev.nicks, strict=True)) if ev.prefixes else ev.nicks
     return f"* {ev.room} ({ev.total}): {', '.join(nicks)}{more}"
 
 
