@@ -116,6 +116,7 @@ def _document(report: Report, rooms: Sequence[RoomSnapshot]) -> dict[str, Any]:
     snap["disconnects"] = dict(s.disconnects)
     snap["errors"] = dict(s.errors)
     snap["history"] = asdict(s.history)
+    snap["moderation"] = dict(s.moderation)
     return {
         "v": REPORT_VERSION,
         "node": check_node(report.node),
@@ -178,6 +179,7 @@ def decode_report(data: bytes) -> Report:
         loop_lag_max=_number(snap, "loop_lag_max"),
         nodes=1,  # a report speaks for one node, whatever it claims
         history=_decode_history(snap),
+        moderation=_counters(snap, "moderation") if "moderation" in snap else {},  # older nodes
     )
     return Report(node=node, snapshot=snapshot, rooms=[_decode_room(r) for r in rooms])
 

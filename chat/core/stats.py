@@ -201,6 +201,8 @@ class Snapshot:
     loop_lag_max: float = 0.0
     nodes: int = 1
     history: HistorySnapshot = HistorySnapshot()
+    moderation: Mapping[str, int] = field(default_factory=dict)
+    """Moderation actions by name (kick, ban, kill, server-ban, ...), since start."""
 
     @property
     def uptime(self) -> float:
@@ -234,6 +236,7 @@ def snapshot(
         loop_lag=sampler.lag if sampler else 0.0,
         loop_lag_max=sampler.lag_max if sampler else 0.0,
         history=HistorySnapshot.of(history),
+        moderation=dict(stats.moderation),
     )
 
 
@@ -252,9 +255,11 @@ def merge(snapshots: Iterable[Snapshot], rooms: int | None = None) -> Snapshot:
         raise ValueError("merge needs at least one snapshot")
     disconnects: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    moderation: Counter[str] = Counter()
     for s in snaps:
         disconnects.update(s.disconnects)
         errors.update(s.errors)
+        moderation.update(s.moderation)
     connections = sum(s.connections for s in snaps)
     return Snapshot(
         taken=max(s.taken for s in snaps),
@@ -275,6 +280,7 @@ def merge(snapshots: Iterable[Snapshot], rooms: int | None = None) -> Snapshot:
         loop_lag_max=max(s.loop_lag_max for s in snaps),
         nodes=sum(s.nodes for s in snaps),
         history=sum((s.history for s in snaps), HistorySnapshot()),
+        moderation=dict(moderation),
     )
 
 

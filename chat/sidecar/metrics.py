@@ -59,6 +59,12 @@ class ChatCollector(Collector):
         for code, n in sorted(s.errors.items()):
             errors.add_metric([code], n)
         yield errors
+        moderation = CounterMetricFamily(
+            "chat_moderation_actions", "Moderation actions, by name", labels=["action"]
+        )
+        for action, n in sorted(s.moderation.items()):
+            moderation.add_metric([action], n)
+        yield moderation
         yield _gauge("chat_start_time_seconds", "Server start time, Unix seconds", s.started)
         yield _gauge("chat_uptime_seconds", "Seconds since the server started", s.uptime)
         yield _gauge("chat_event_loop_lag_seconds", "Latest event loop lag", s.loop_lag)

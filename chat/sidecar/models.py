@@ -103,6 +103,13 @@ class StatsOut(_Model):
     )
     event_loop: EventLoop
     history: History = Field(description="the room history store (summed over nodes)")
+    moderation: dict[str, int] = Field(
+        default_factory=dict,
+        description="moderation actions since start, by name: mode, ban, kick, invite, mute,"
+        " unmute, oper, oper-failed, kill, server-ban, server-unban, wallops, refused (a"
+        " privileged command refused), server-ban-refused (a connection from a banned address),"
+        " join-refused-<code> (banned, invite-only, bad-key, room-full)",
+    )
 
     @classmethod
     def of(cls, s: Snapshot) -> StatsOut:
@@ -130,6 +137,7 @@ class StatsOut(_Model):
             errors=dict(s.errors),
             event_loop=EventLoop(lag_seconds=s.loop_lag, lag_max_seconds=s.loop_lag_max),
             history=History.of(s.history),
+            moderation=dict(s.moderation),
         )
 
 
