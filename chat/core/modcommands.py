@@ -477,10 +477,13 @@ class Moderation:
                     ops=set(note.ops), voiced=set(note.voiced), bans=dict.fromkeys(note.bans),
                     invites=dict.fromkeys(note.invites), mutes=dict(note.mutes),
                 )  # fmt: skip
+                before = self.rooms.get(note.room)
                 self.rooms[note.room] = modes
                 room = hub.rooms.get(note.room)
                 if room is not None and note.change:
                     room.broadcast(e.ModeChanged(room.name, note.by, note.change))
+                if room is not None:
+                    self._tell_muted(room, before.mutes if before else {}, modes.mutes)
             case w.Kicked():
                 self.kick(note.room, note.name, note.nick, note.by, note.reason, None)
             case w.Invited():
@@ -500,6 +503,19 @@ class Moderation:
                     self.server_bans.pop(note.net, None)
             case w.Wallops():
                 self.wallops(note.by, note.text)
+
+    def _tell_muted(self, room: Room, before: dict[str, float], after: dict[str, float]) -> None:
+        """Members of this node muted (or let speak again) on another node are told."""
+        now = self.hub.clock()
+        for folded in before.keys() | after.keys():
+            target = self.hub.nicks.get(folded)
+            if target is None or target not in room or before.get(folded) == after.get(folded):
+                continue
+            if folded in after and after[folded] > now:
+                text = f"you are muted in {room.name} for {after[folded] - now:.0f} seconds"
+            else:
+                text = f"you may speak in {room.name} again"
+            target.send(e.Notice(text, "mute"))
 
     def state(self, node: str) -> list[w.Note]:
         """What a node (re)joining the cluster needs: the modes of the rooms this node has
