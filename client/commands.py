@@ -24,7 +24,29 @@ COMMANDS = {
     "/rooms": "list rooms",
     "/window": "N: show window N (also Alt-N)",
     "/quit": "[reason]: leave",
+    "/mode": "[#room] [+imt-k ...]: show or change a room's modes",
+    "/op": "nick: make a member an operator of this room",
+    "/deop": "nick: take operator status away",
+    "/voice": "nick: let a member speak in a moderated (+m) room",
+    "/devoice": "nick: take voice away",
+    "/kick": "nick [reason]: put a member out of this room",
+    "/ban": "nick|mask: ban nick, nick!user@host (globs * ?) or $a:account",
+    "/unban": "mask: lift a ban",
+    "/bans": "[#room]: list the bans",
+    "/mute": "nick seconds: mute a member of this room",
+    "/unmute": "nick: lift a mute",
+    "/invite": "nick [#room]: invite someone into an invite-only room",
+    "/oper": "name password: become a server operator",
+    "/kill": "nick [reason]: disconnect a user (server operators)",
+    "/sban": "addr|net [seconds] [reason]: refuse an address (server operators)",
+    "/unsban": "addr|net: lift a server ban",
+    "/sbans": "list the server bans",
+    "/wallops": "text: a notice to every server operator",
 }
+MODERATION = {"/op": ("op", "nick"), "/deop": ("deop", "nick"), "/voice": ("voice", "nick"),
+              "/devoice": ("devoice", "nick"), "/ban": ("ban", "mask"),
+              "/unban": ("unban", "mask")}  # fmt: skip
+"""Commands of one argument about the current room (or a `#room` given first)."""
 ALIASES = {"/j": "/join", "/leave": "/part", "/query": "/msg", "/names": "/who",
            "/list": "/rooms", "/win": "/window", "/exit": "/quit"}  # fmt: skip
 PRIVATE = ("/msg ", "/query ")
@@ -68,8 +90,10 @@ def parse(line: str, current: str | None) -> Parsed:
         return Parsed(window=int(rest))
     if word == "/join":
         if not rest:
-            return Parsed(error="usage: /join #room")
-        return Parsed({"type": "join", "room": rest.split()[0]})
+            return Parsed(error="usage: /join #room [key]")
+        words = rest.split()
+        key = {"key": words[1]} if len(words) > 1 and not words[1].startswith("#") else {}
+        return Parsed({"type": "join", "room": words[0], **key})
     if word == "/part":
         if rest.startswith("#"):
             room, _, reason = rest.partition(" ")
@@ -103,4 +127,61 @@ def parse(line: str, current: str | None) -> Parsed:
         return Parsed({"type": "who", **({"room": rest.split()[0]} if rest else here)})
     if word == "/rooms":
         return Parsed({"type": "rooms"})
+    moderation = _moderation(word, rest, here)
+    if moderation is not None:
+        return moderation
     return Parsed(error=f"unknown command {word}; /help lists them")
+
+
+def _moderation(word: str, rest: str, here: dict[str, Any]) -> Parsed | None:
+    """The moderation commands (docs/protocol.md, "Moderation"); None for another word."""
+    if rest.startswith("#") and word not in ("/invite", "/kill", "/oper", "/sban", "/unsban"):
+        room, _, rest = rest.partition(" ")
+        here, rest = {"room": room}, rest.strip()
+    words = rest.split()
+    usage = Parsed(error=f"usage: {word} {COMMANDS.get(word, '').split(':')[0]}")
+    if word in MODERATION:
+        kind, field = MODERATION[word]
+        return Parsed({"type": kind, **here, field: words[0]}) if words else usage
+    if word == "/mode":
+        return Parsed({"type": "mode", **here, "modes": words[0] if words else "",
+                       "args": words[1:]})  # fmt: skip
+    if word == "/bans":
+        return Parsed({"type": "bans", **here})
+    if word == "/kick":
+        if not words:
+            return usage
+        reason = rest.partition(" ")[2].strip()
+        return Parsed({"type": "kick", **here, "nick": words[0], "reason": reason})
+    if word in ("/mute", "/unmute"):
+        wait = words[1] if word == "/mute" and len(words) > 1 else "0"
+        if not words or not wait.isdigit() or (word == "/mute" and len(words) < 2):
+            return usage
+        return Parsed({"type": "mute", **here, "nick": words[0], "seconds": int(wait)})
+    if word == "/invite":
+        if not words:
+            return usage
+        where = {"room": words[1]} if len(words) > 1 else here
+        return Parsed({"type": "invite", **where, "nick": words[0]})
+    if word == "/oper":
+        return (
+            Parsed({"type": "oper", "name": words[0], "password": words[1]})
+            if len(words) == 2
+            else usage
+        )
+    if word == "/kill":
+        reason = rest.partition(" ")[2].strip()
+        return Parsed({"type": "kill", "nick": words[0], "reason": reason}) if words else usage
+    if word == "/sban":
+        if not words or (len(words) > 1 and not words[1].isdigit()):
+            return usage
+        seconds = int(words[1]) if len(words) > 1 else 0
+        reason = " ".join(words[2:])
+        return Parsed({"type": "sban", "mask": words[0], "seconds": seconds, "reason": reason})
+    if word == "/unsban":
+        return Parsed({"type": "unsban", "mask": words[0]}) if words else usage
+    if word == "/sbans":
+        return Parsed({"type": "sbans"})
+    if word == "/wallops":
+        return Parsed({"type": "wallops", "text": rest}) if rest else usage
+    return None

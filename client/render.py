@@ -103,7 +103,10 @@ def _notice(kind: Any, c: dict[str, Any]) -> str | None:
             return f"{c['by']} set the topic of {c['room']}: {c['topic']}"
         return f"topic of {c['room']}: {c['topic']}" if c["topic"] else f"{c['room']} has no topic"
     if kind == "who":
-        nicks = sorted((clean(str(n)) for n in c["nicks"]), key=lambda n: (n.lower(), n))
+        given = c.get("prefixes")
+        prefixes: dict[str, Any] = given if isinstance(given, dict) else {}
+        names = sorted((clean(str(n)) for n in c["nicks"]), key=lambda n: (n.lower(), n))
+        nicks = [clean(str(prefixes.get(n, ""))) + n for n in names]  # @ operator, + voiced
         more = f" and {c['total'] - len(nicks)} more" if c["total"] > len(nicks) else ""
         return f"{c['room']} ({c['total']}): {', '.join(nicks)}{more}"
     if kind == "rooms":
@@ -117,6 +120,24 @@ def _notice(kind: Any, c: dict[str, Any]) -> str | None:
         return f"the server closed the session: {c['reason']}"
     if kind == "help":
         return "\n".join(clean(str(line)) for line in c["lines"])
+    return _moderation(kind, c)
+
+
+def _moderation(kind: Any, c: dict[str, Any]) -> str | None:
+    if kind == "mode":
+        return f"{c['by']} sets mode {c['change']} on {c['room']}"
+    if kind == "modes":
+        return f"modes of {c['room']}: {c['modes']}"
+    if kind == "kick":
+        reason = f" ({c['reason']})" if c.get("reason") else ""
+        return f"{c['nick']} was kicked from {c['room']} by {c['by']}{reason}"
+    if kind == "invite":
+        return f"{c['by']} invited {c['nick']} to {c['room']}"
+    if kind == "bans":
+        masks = ", ".join(clean(str(mask)) for mask in c["masks"]) or "none"
+        return f"{'server bans' if c['room'] == '*' else 'bans of ' + c['room']}: {masks}"
+    if kind == "wallops":
+        return f"wallops from {c['by']}: {c['text']}"
     return None  # pong
 
 

@@ -56,7 +56,7 @@ class State:
                 self.current = ev["room"].lower()
             elif len(room.members) < MAX_KNOWN_MEMBERS:
                 room.members.add(ev["nick"])
-        elif kind == "part":
+        elif kind in ("part", "kick"):  # a kick is a part someone else decided
             key = ev["room"].lower()
             if ev["nick"].lower() == me:
                 self.rooms.pop(key, None)

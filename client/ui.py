@@ -103,7 +103,10 @@ class ChatUI:
     def on_event(self, ev: Event) -> None:
         state = self.state
         kind = ev.get("type")
-        if kind in ("join", "part") and str(ev.get("nick", "")).lower() == state.nick.lower():
+        if (
+            kind in ("join", "part", "kick")
+            and str(ev.get("nick", "")).lower() == state.nick.lower()
+        ):
             if kind == "join":
                 self.windows.open(str(ev["room"]))
             else:

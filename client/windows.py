@@ -115,7 +115,9 @@ def route(ev: dict[str, Any], state: State) -> list[str | None]:
     room = ev.get("room")
     if (kind == "topic" and ev.get("by") is None) or kind == "who":
         return [state.current]  # an answer to what you asked (or to your join): where you are
-    if kind in ("message", "join", "part", "topic", "mark") and isinstance(room, str):
+    if kind in ("message", "join", "part", "topic", "mark", "kick", "mode") and isinstance(
+        room, str
+    ):
         key = room.lower()
         return [key] if key in state.rooms else [state.current]
     if kind in ("quit", "nick") and state.affected:

@@ -51,3 +51,33 @@ def test_client_commands_and_refusals() -> None:
 def test_private_lines_are_recognised_for_the_history() -> None:
     assert is_private("/msg al secret") and is_private("  /QUERY al x")
     assert not is_private("/me waves") and not is_private("message")
+
+
+def test_moderation_commands_name_the_room_on_screen() -> None:
+    assert parse("/op bob", "#py").command == {"type": "op", "room": "#py", "nick": "bob"}
+    assert parse("/ban #x *!*@10.*", "#py").command == {
+        "type": "ban", "room": "#x", "mask": "*!*@10.*",
+    }  # fmt: skip
+    assert parse("/kick bob go away", "#py").command == {
+        "type": "kick", "room": "#py", "nick": "bob", "reason": "go away",
+    }  # fmt: skip
+    assert parse("/mute bob 60", "#py").command == {
+        "type": "mute", "room": "#py", "nick": "bob", "seconds": 60,
+    }  # fmt: skip
+    assert parse("/unmute bob", "#py").command == {
+        "type": "mute", "room": "#py", "nick": "bob", "seconds": 0,
+    }  # fmt: skip
+    assert parse("/mode +lk 5 key", "#py").command == {
+        "type": "mode", "room": "#py", "modes": "+lk", "args": ["5", "key"],
+    }  # fmt: skip
+    assert parse("/invite bob #x", "#py").command == {"type": "invite", "room": "#x", "nick": "bob"}
+    assert parse("/join #x sesame", None).command == {"type": "join", "room": "#x", "key": "sesame"}
+    assert parse("/oper root pw", None).command == {
+        "type": "oper",
+        "name": "root",
+        "password": "pw",
+    }
+    assert parse("/mute bob", "#py").error and parse("/kick", "#py").error
+    assert parse("/sban 10.0.0.0/8 3600 abuse", None).command == {
+        "type": "sban", "mask": "10.0.0.0/8", "seconds": 3600, "reason": "abuse",
+    }  # fmt: skip

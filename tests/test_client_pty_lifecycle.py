@@ -188,7 +188,7 @@ async def test_a_reconnect_is_one_line_down_one_line_back_and_attempts_in_the_to
                 assert term.count("back after") == 1 and term.count("link lost") == 1, lines
                 assert "rejoining #lobby, #py" in next(x for x in lines if "back after" in x)
                 assert term.count("bob joined #py") == 1, lines  # the rejoin is not shown
-                assert term.count("#py (1): bob") == 1, lines
+                assert term.count("#py (1): @bob") == 1, lines  # he made it: its operator
                 watcher = await JsonClient.login(second.port, "watcher")
                 await watcher.send_json(type="join", room="#py")
                 await watcher.send_json(type="say", room="#py", text="welcome back")

@@ -406,3 +406,15 @@ def test_mentions_ignore_quiet_events_and_an_empty_nick() -> None:
     assert not mentions({**ev, "text": "x[bob]y"}, "[bob]")
     assert not mentions({"type": "join", "room": "#a", "nick": "bob", "members": 1}, "bob")
     assert not mentions({**ev, "text": "bob-the-builder"}, "bob")  # `-` is a nick character
+
+
+def test_member_lists_show_operators_and_voice_and_a_kick_is_a_part() -> None:
+    who = {"type": "who", "room": "#a", "nicks": ["zed", "bob"], "total": 2,
+           "prefixes": {"zed": "@", "bob": "+"}}  # fmt: skip
+    assert "#a (2): +bob, @zed" in "".join(text for _, text in render(who) or [])
+    kick = {"type": "kick", "room": "#a", "nick": "bob", "by": "zed", "reason": "x", "members": 1}
+    assert "bob was kicked from #a by zed (x)" in "".join(t for _, t in render(kick) or [])
+    state = State("bob")
+    state.apply({"type": "join", "room": "#a", "nick": "bob", "members": 2})
+    state.apply(kick)
+    assert "#a" not in state.rooms
