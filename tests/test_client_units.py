@@ -233,7 +233,7 @@ def test_commands_with_no_current_room_name_none(line: str, command: Event) -> N
 @pytest.mark.parametrize(
     ("line", "error"),
     [
-        ("/join", "usage: /join #room"),
+        ("/join", "usage: /join #room [key]"),
         ("/msg", "usage: /msg nick text"),
         ("/msg al    ", "usage: /msg nick text"),
         ("/nick", "usage: /nick name"),
