@@ -240,3 +240,48 @@ def test_masks() -> None:
     for mask in ("bo", "[b]ob", "*!*@10.0.0.8", "$a:bob"):
         assert not m.mask_matches(m.normalize_mask(mask), who), mask
     assert m.mask_matches("$a:bob", m.Identity("x", "x", "h", "Bob"))
+
+
+@pytest.mark.parametrize(
+    "command", [c.Kill("alice"), c.ServerBan("10.0.0.0/8"), c.ServerBan(), c.Wallops("hi")]
+)
+def test_server_operator_commands_refused_to_everyone_else(command: c.Command) -> None:
+    h = hub()
+    alice, bob = room_of_two(h)  # alice is a room operator: not a server operator
+    h.handle(alice, command)
+    assert error(alice)["code"] == "no-privileges"
+    assert not h.moderation.server_bans and "alice" in h.nicks
+
+
+def test_names_are_folded_and_an_operator_nick_cannot_be_borrowed() -> None:
+    h = hub()
+    alice, bob = room_of_two(h)
+    h.handle(alice, c.Mode("#R", "+o", ("BOB",)))  # any case, of the room and of the nick
+    assert h.moderation.rooms["#r"].ops == {"alice", "bob"}
+    h.handle(alice, c.Part("#r"))
+    assert h.moderation.rooms["#r"].ops == {"bob"}
+    drain(alice)
+    h.handle(alice, c.Mode("#r", "+o", ("alice",)))  # not a member any more
+    assert error(alice)["code"] == "not-in-room"
+    carol = login(h, "carol")
+    h.handle(carol, c.Join("#r"))
+    h.handle(alice, c.Nick("ALICE2"))
+    h.handle(carol, c.Nick("alice"))  # the old operator's nick gives nothing
+    drain(alice, bob, carol)
+    h.handle(carol, c.Mode("#r", "+m"))
+    assert error(carol)["code"] == "not-operator"
+    h.handle(bob, c.Nick("Robert"))  # an operator's status follows its nick change
+    assert h.moderation.rooms["#r"].ops == {"robert"}
+
+
+def test_operator_logins_are_bounded_while_checks_run_elsewhere() -> None:
+    h = hub()
+    alice, _ = room_of_two(h)
+    pending: list[object] = []
+    h.moderation.offload = lambda work, done: pending.append((work, done))
+    for _ in range(6):
+        h.handle(alice, c.Oper("root", "guess"))
+    assert len(pending) == 4 and [ev["code"] for ev in alice.events()] == ["rate-limited"] * 2
+    for work, done in pending:  # type: ignore[misc]
+        done(work())
+    assert not alice.oper and h.stats.moderation["oper-failed"] == 4
