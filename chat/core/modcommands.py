@@ -16,6 +16,7 @@ never a reason or a wallops text) and counted in `Stats.moderation` (`/stats`, `
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -268,8 +269,8 @@ class Moderation:
         self.counts[action] += 1
         if action == "mode" and "+b" in str(fields.get("change", "")):
             self.counts["ban"] += 1
-        log.info(f"moderation.{action}", conn_id=s.conn_id, nick=s.nick, room=room or None,
-                 **fields)  # fmt: skip
+        event = "moderation." + action.replace("-", "_")
+        log.info(event, conn_id=s.conn_id, nick=s.nick, room=room or None, **fields)
 
     def _bans(self, s: Session, cmd: c.Bans) -> None:
         _, shown, _, modes = self._target(s, cmd.room)
@@ -358,7 +359,7 @@ class Moderation:
             raise ProtocolError(NO_OPERS, "this server has no operators (--oper)")
         if self.verifying >= MAX_VERIFYING:
             raise ProtocolError(RATE_LIMITED, "too many operator logins at once; try again")
-        stored = self.opers.get(cmd.name, _DECOY)
+        stored = self.opers.get(cmd.name) or _decoy()
         name, password = cmd.name, cmd.password
         self.verifying += 1
 
@@ -546,5 +547,7 @@ def _merge(changes: list[str]) -> str:
     return " ".join(["".join(letters), *params])
 
 
-_DECOY = operhash.hash_password("no such operator", b"0123456789abcdef")
-"""Checked for an unknown operator name, so a wrong name costs what a wrong password does."""
+@functools.cache
+def _decoy() -> str:
+    """Checked for an unknown operator name, so a wrong name costs what a wrong password does."""
+    return operhash.hash_password("no such operator", b"0123456789abcdef")
