@@ -247,7 +247,7 @@ def test_masks() -> None:
 )
 def test_server_operator_commands_refused_to_everyone_else(command: c.Command) -> None:
     h = hub()
-    alice, bob = room_of_two(h)  # alice is a room operator: not a server operator
+    alice, _ = room_of_two(h)  # alice is a room operator: not a server operator
     h.handle(alice, command)
     assert error(alice)["code"] == "no-privileges"
     assert not h.moderation.server_bans and "alice" in h.nicks
