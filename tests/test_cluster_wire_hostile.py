@@ -163,6 +163,26 @@ def note_bytes(draw: st.DrawFn) -> bytes:
                 parts.append(f"[{','.join(draw(st.lists(NICK, max_size=6)))}]")
             case "rooms":
                 parts.append(draw(state_rooms()))
+            case "change":  # moderation notes (chat.core.modcommands)
+                parts.append(draw(_mostly(["", "+o bob", "+im-t"], [5, "\x1b[2J", None])))
+            case "flags":
+                parts.append(draw(_mostly(["", "im", "imt"], ["x", "iiii", 3])))
+            case "limit":
+                parts.append(draw(_mostly([0, 5], [-1, "5", 10**9, True])))
+            case "key":
+                parts.append(draw(_mostly(["", "sesame"], ["a b", "x" * 30, 4, "k,v"])))
+            case "ops" | "voiced" | "invites":
+                parts.append(f"[{','.join(draw(st.lists(NICK_KEY, max_size=4)))}]")
+            case "bans":
+                masks = _mostly(["bob!*@*", "*!*@10.0.0.*", "$a:bob"], ["Bob", "a b", 5, ""])
+                parts.append(f"[{','.join(draw(st.lists(masks, max_size=4)))}]")
+            case "mutes":
+                pairs = st.lists(st.tuples(NICK_KEY, TS).map(lambda p: f"[{p[0]},{p[1]}]"))
+                parts.append(f"[{','.join(draw(pairs))}]")
+            case "net":
+                parts.append(draw(_mostly(["10.0.0.0/8", "127.0.0.2/32"], ["10.0.0.1/8", "x"])))
+            case "until":
+                parts.append(draw(TS))
     arity = draw(st.integers(0, 19))
     if arity == 0 and parts:
         parts.pop()  # a field short
