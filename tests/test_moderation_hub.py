@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from chat.core import moderation as m
@@ -277,11 +279,11 @@ def test_names_are_folded_and_an_operator_nick_cannot_be_borrowed() -> None:
 def test_operator_logins_are_bounded_while_checks_run_elsewhere() -> None:
     h = hub()
     alice, _ = room_of_two(h)
-    pending: list[object] = []
+    pending: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
     h.moderation.offload = lambda work, done: pending.append((work, done))
     for _ in range(6):
         h.handle(alice, c.Oper("root", "guess"))
     assert len(pending) == 4 and [ev["code"] for ev in alice.events()] == ["rate-limited"] * 2
-    for work, done in pending:  # type: ignore[misc]
+    for work, done in pending:
         done(work())
     assert not alice.oper and h.stats.moderation["oper-failed"] == 4

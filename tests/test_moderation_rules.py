@@ -14,17 +14,24 @@ is forgotten, and whoever makes it again is its operator: that is the rule, not 
 from __future__ import annotations
 
 import copy
+import json
 
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chat.core import moderation as m
+from chat.core import operhash
+from chat.core.connection import Policy
 from chat.core.hub import Hub, Limits
 from chat.protocol import commands as c
+from chat.protocol.jsonl import JSON
 from chat.protocol.names import fold
+from tests.test_boundary_fuzz import Fuzzed, settle
 from tests.test_hub_semantics import Mem
 
+PASSWORD = "pw"
+HASH = operhash.hash_password(PASSWORD, b"0123456789abcdef")
 ROOM = "#r"
 USERS = ("alice", "bob", "carol", "dave")
 NICKS = ["alice", "ALICE", "Bob", "bob", "carol", "dave", "eve", "Eve", "x" * 25, "9no"]
@@ -135,3 +142,58 @@ PermissionRules.TestCase.settings = settings(
     max_examples=150, stateful_step_count=40, deadline=None
 )
 TestPermissionRules = PermissionRules.TestCase
+
+
+# --- hostile moderation lines through real (sans-I/O) connections -----------------------------
+
+HOSTILE = ["\ud800", "\x1b[2J", "\x00", "*", "?", "!", "@", "$a:", "#r", "bob", "ALICE", "-1",
+           "99999999999", "10.0.0.0/8", "::1/128", "1d", " ", "", "x" * 200, "+", "-"]  # fmt: skip
+TEXT_WORDS = ["/mode", "/op", "/deop", "/voice", "/devoice", "/kick", "/ban", "/unban", "/bans",
+              "/mute", "/unmute", "/invite", "/oper", "/kill", "/sban", "/unsban", "/sbans",
+              "/wallops", "/join"]  # fmt: skip
+JSON_TYPES = ["mode", "op", "deop", "voice", "devoice", "ban", "unban", "bans", "kick", "invite",
+              "mute", "oper", "kill", "sban", "unsban", "sbans", "wallops", "join"]  # fmt: skip
+JSON_FIELDS = ["room", "nick", "mask", "modes", "args", "seconds", "reason", "name", "password",
+               "key", "text"]  # fmt: skip
+piece = st.sampled_from(HOSTILE) | st.sampled_from(MODE_SPECS) | st.text(max_size=6)
+
+
+@st.composite
+def hostile_line(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """The same intent as a text line and as a JSON line."""
+    words = draw(st.lists(piece, max_size=4))
+    text = " ".join([draw(st.sampled_from(TEXT_WORDS)), *words])
+    obj: dict[str, object] = {"type": draw(st.sampled_from(JSON_TYPES))}
+    for name in draw(st.lists(st.sampled_from(JSON_FIELDS), max_size=4)):
+        obj[name] = draw(
+            piece | st.integers(-5, 2**40) | st.lists(piece, max_size=3) | st.none() | st.booleans()
+        )
+    raw = json.dumps(obj)  # lone surrogates go out as \\ud800 escapes, as an attacker writes
+    return text.encode("utf-8", "surrogatepass"), raw.encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), hostile_line()), max_size=25))
+def test_hostile_moderation_lines_are_errors_never_failures(
+    lines: list[tuple[int, tuple[bytes, bytes]]],
+) -> None:
+    hub = Hub(Limits(history_size=0, room_create_rate=0, oper=(f"root:{HASH}",)))
+    conns = [Fuzzed(hub, Policy(max_line=4096, msg_rate=0), i + 1) for i in range(3)]
+    for i, conn in enumerate(conns):
+        conn.start(0.0)
+        hello = json.dumps({"type": "hello", "version": 1, "nick": f"u{i}"}) if i else "u0"
+        conn.receive_data(hello.encode() + b"\n/join #r\n", 0.0)
+        conn.process(0.0)
+    hub.handle(conns[1], c.Oper("root", PASSWORD))  # one server operator among them
+    settle(conns, hub, 0.0)
+    for who, (text, raw) in lines:
+        conn = conns[who]
+        conn.receive_data((raw if conn.codec is JSON else text) + b"\n", 1.0)
+        while conn.process(1.0):
+            pass
+        settle(conns, hub, 1.0)
+    assert hub.stats.errors["internal-error"] == 0
+    for modes in hub.moderation.rooms.values():  # all that is stored encodes, in every dialect
+        for value in (modes.key, *modes.bans, *modes.ops, *modes.voiced, *modes.invites):
+            value.encode("utf-8")
+        assert len(modes.bans) <= m.MAX_BANS
