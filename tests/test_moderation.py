@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +202,26 @@ async def test_server_operator_kill_and_address_ban(server: ChatServer) -> None:
     assert moderation["server-ban-refused"] == 1 and moderation["oper-failed"] == 1
     for client in (alice, bob):
         await client.close()
+
+
+async def test_server_bans_survive_a_restart_with_a_store(tmp_path: Path) -> None:
+    db = str(tmp_path / "chat.db")
+    async with running_server(history_db=db, oper=(f"root:{HASH}",)) as srv:
+        root = await TextClient.login(srv.port, "root")
+        await root.send(f"/oper root {PASSWORD}")
+        await root.expect(r"server operator")
+        await root.send("/sban 127.0.0.2 1d")
+        await root.expect(r"^\* 127\.0\.0\.2/32 is banned for 86400s")
+        await root.send("/sban 10.9.0.0/16 1h")
+        await root.expect(r"is banned")
+        await root.send("/unsban 10.9.0.0/16")
+        await root.expect(r"^\* 10\.9\.0\.0/16 is no longer banned$")
+        await root.close()
+    async with running_server(history_db=db) as srv:
+        assert list(srv.hub.moderation.server_bans) == ["127.0.0.2/32"]
+        again = TextClient(
+            *await asyncio.open_connection("127.0.0.1", srv.port, local_addr=("127.0.0.2", 0))
+        )
+        assert (await again.closed())[0].startswith("! server-banned: ")
+        ok = await TextClient.login(srv.port, "fine")  # 127.0.0.1 is not banned
+        await ok.close()

@@ -77,6 +77,8 @@ class Moderation:
         self.server_bans: dict[str, m.ServerBan] = {}
         self.opers = operhash.parse_opers(hub.limits.oper)
         self.offload: Offload = inline
+        self.persist: Callable[[dict[str, m.ServerBan]], None] = lambda bans: None
+        """Told when the server bans change (the server saves them: `chat.net.bandb`)."""
         self.verifying = 0
         self.counts = hub.stats.moderation
         handlers: dict[type, Callable[[Session, Any], None]] = {
@@ -426,6 +428,7 @@ class Moderation:
             if self.server_bans.pop(net, None) is None:
                 raise ProtocolError(BAD_COMMAND, f"{net} is not banned")
             self._record(s, "server-unban", net=net)
+            self.persist(self.server_bans)
             self.hub.broker.publish(
                 w.ServerBanned(self.hub.broker.node, net, 0.0, "", s.nick or "")
             )
@@ -445,6 +448,7 @@ class Moderation:
     def server_ban(self, ban: m.ServerBan) -> int:
         """Hold `ban` and cut this node's users it covers; how many were cut."""
         self.server_bans[ban.net] = ban
+        self.persist(self.server_bans)
         covered = [
             session
             for session in list(self.hub.nicks.values())
@@ -500,8 +504,8 @@ class Moderation:
             case w.ServerBanned():
                 if note.until:
                     self.server_ban(m.ServerBan(note.net, note.until, note.reason, note.by))
-                else:
-                    self.server_bans.pop(note.net, None)
+                elif self.server_bans.pop(note.net, None) is not None:
+                    self.persist(self.server_bans)
             case w.Wallops():
                 self.wallops(note.by, note.text)
 

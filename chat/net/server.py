@@ -24,6 +24,7 @@ from chat.core.connection import Policy
 from chat.core.hub import Hub, Limits
 from chat.core.stats import Stats
 from chat.net import idle, tls
+from chat.net.bandb import BanStore
 from chat.net.flusher import Flusher
 from chat.net.historydb import HistoryDB
 from chat.net.transport import ChatProtocol
@@ -61,6 +62,7 @@ class ChatServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.historydb: HistoryDB | None = None
+        self.bandb: BanStore | None = None
         self.loop: asyncio.AbstractEventLoop
         self.flusher: Flusher
         self.port = 0
@@ -85,6 +87,8 @@ class ChatServer:
         await self.broker.start(self.hub)  # cluster mode: no broker, no node (exit 1)
         if s.history_db and self.hub.history is not None:
             self.historydb = await HistoryDB.open(s.history_db, self.hub.history)
+        if s.history_db:  # server bans are kept in the same file
+            self.bandb = await BanStore.open(s.history_db, self.hub.moderation)
         if s.plain:
             plain = await loop.create_server(
                 lambda: ChatProtocol(self), s.host, s.port, backlog=BACKLOG
@@ -221,6 +225,8 @@ class ChatServer:
         await self.broker.stop()
         if self.historydb is not None:
             await self.historydb.close()
+        if self.bandb is not None:
+            await self.bandb.close()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
