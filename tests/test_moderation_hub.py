@@ -287,3 +287,12 @@ def test_operator_logins_are_bounded_while_checks_run_elsewhere() -> None:
     for work, done in pending:
         done(work())
     assert not alice.oper and h.stats.moderation["oper-failed"] == 4
+
+
+def test_a_bad_change_stops_the_line_and_what_came_before_is_announced() -> None:
+    h = hub()
+    alice, bob = room_of_two(h)
+    h.handle(alice, c.Mode("#r", "+il", ("lots",)))
+    evs = alice.events()
+    assert [ev["type"] for ev in evs] == ["mode", "error"] and evs[0]["change"] == "+i"
+    assert only(bob, "mode")[0]["change"] == "+i" and h.moderation.rooms["#r"].invite_only

@@ -246,26 +246,29 @@ class Moderation:
                 return
         self._allowed(s, key, shown, modes, "mode")
         done: list[str] = []
-        for ch in changes:
-            if ch.letter in "ov":
-                nick = self._member(key, ch.arg)
-                if nick is None:
-                    raise ProtocolError(NOT_IN_THAT_ROOM, f"{ch.arg[:32]} is not in {shown}")
-                applied = m.apply_change(modes, m.Change(ch.on, ch.letter, fold(nick)))
-                shown_change = m.Change(ch.on, ch.letter, nick) if applied else None
-            elif ch.letter == "b":
-                applied = m.apply_change(modes, m.Change(ch.on, "b", m.normalize_mask(ch.arg)))
-                shown_change = applied
-            else:
-                shown_change = m.apply_change(modes, ch)
-            if shown_change is not None:
-                done.append(str(shown_change))
-        if not done:
-            return
-        change = _merge(done)
-        self._record(s, "mode", shown, change=change)
-        self._tell_room(key, e.ModeChanged(shown, s.nick or "", change), s)
-        self._publish(key, shown, s.nick or "", change)
+        try:
+            for ch in changes:  # a bad one stops here: those before it are still announced
+                shown_change = self._change(key, shown, modes, ch)
+                if shown_change is not None:
+                    done.append(str(shown_change))
+        finally:
+            if done:
+                change = _merge(done)
+                self._record(s, "mode", shown, change=change)
+                self._tell_room(key, e.ModeChanged(shown, s.nick or "", change), s)
+                self._publish(key, shown, s.nick or "", change)
+
+    def _change(self, key: str, shown: str, modes: m.RoomModes, ch: m.Change) -> m.Change | None:
+        """Apply one change; what to announce, or None if it changed nothing."""
+        if ch.letter in "ov":
+            nick = self._member(key, ch.arg)
+            if nick is None:
+                raise ProtocolError(NOT_IN_THAT_ROOM, f"{ch.arg[:32]} is not in {shown}")
+            applied = m.apply_change(modes, m.Change(ch.on, ch.letter, fold(nick)))
+            return m.Change(ch.on, ch.letter, nick) if applied else None
+        if ch.letter == "b":
+            return m.apply_change(modes, m.Change(ch.on, "b", m.normalize_mask(ch.arg)))
+        return m.apply_change(modes, ch)
 
     def _record(self, s: Session, action: str, room: str = "", **fields: Any) -> None:
         self.counts[action] += 1
