@@ -323,3 +323,29 @@ class Near:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, float) and abs(other - self.value) < 60
+
+
+async def test_moderation_actions_are_in_stats_and_metrics() -> None:
+    async with stack() as (srv, _, http):
+        alice = await TextClient.login(srv.port, "alice")
+        bob = await TextClient.login(srv.port, "bob")
+        await alice.send("/join #m")
+        await alice.expect(r"^\* #m \(1\): @alice$")
+        await bob.send("/join #m")
+        await alice.expect(r"bob joined #m")
+        await bob.send("/kick #m alice")  # refused: bob is no operator
+        await bob.expect(r"^! not-operator")
+        await alice.send("/ban #m bob")
+        await alice.send("/kick #m bob")
+        await bob.expect(r"^\* bob was kicked from #m by alice$")
+        await bob.send("/join #m")
+        await bob.expect(r"^! banned")
+        stats = await get(http, "/stats")
+        assert stats["moderation"] == {
+            "refused": 1, "mode": 1, "ban": 1, "kick": 1, "join-refused-banned": 1,
+        }  # fmt: skip
+        m = await metrics(http)
+        assert m[("chat_moderation_actions_total", (("action", "kick"),))] == 1
+        assert m[("chat_moderation_actions_total", (("action", "ban"),))] == 1
+        await alice.close()
+        await bob.close()

@@ -477,6 +477,9 @@ class Moderation:
     # --- notes from other nodes (chat.cluster.inbound) ---------------------------------------
     def apply_note(self, note: w.Note) -> None:
         hub = self.hub
+        by = getattr(note, "by", "")  # who did it there (the origin logged it in full)
+        log.info("moderation.applied", kind=note.kind, origin=note.node, nick=by or None,
+                 target=getattr(note, "nick", None), room=getattr(note, "name", None))  # fmt: skip
         match note:
             case w.Modes():
                 modes = m.RoomModes(
