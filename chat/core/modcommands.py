@@ -118,7 +118,8 @@ class Moderation:
             log.info("moderation.join_refused", conn_id=s.conn_id, nick=s.nick, room=name,
                      code=err.code)  # fmt: skip
             raise err
-        modes.invites.pop(s.folded, None)  # an invitation is good for one join
+        if modes.invites.pop(s.folded, "") is None:  # an invitation is good for one join
+            self._publish(key, name, "", "")  # ... on every node
 
     def created(self, room: Room, s: Session) -> None:
         """`s` created `room` (it existed nowhere): its operator, except in the default room
@@ -130,7 +131,8 @@ class Moderation:
 
     def check_speak(self, s: Session, room: Room) -> None:
         modes = self.rooms.get(room.folded)
-        if modes is not None and not s.oper:
+        # The message path: a room with no ban, no mute and no +m costs one lookup here.
+        if modes is not None and (modes.bans or modes.mutes or modes.moderated) and not s.oper:
             now = self.hub.clock() if modes.mutes else 0.0  # the clock only when it matters
             err = m.may_speak(modes, identity(s), room.name, now)
             if err is not None:
