@@ -22,7 +22,13 @@ def broker(settings: Settings) -> Broker:
         return InProcess()
     from chat.cluster.natsbroker import NatsBroker
 
-    return NatsBroker(settings.nats, settings.node_name, settings.node_ttl)
+    return NatsBroker(
+        settings.nats,
+        settings.node_name,
+        settings.node_ttl,
+        settings.history_size,
+        settings.history_bytes,
+    )
 
 
 async def serve(settings: Settings) -> None:

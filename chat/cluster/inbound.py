@@ -14,11 +14,13 @@ traceback (`cluster.note_failed`), and the node carries on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import structlog
 
 from chat.cluster import wire as w
+from chat.cluster.histwire import Batch, Line
+from chat.core.history import Entry
 from chat.core.hub import Hub
 from chat.core.remote import Gone
 from chat.core.rooms import deliver
@@ -104,6 +106,46 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
         case w.Modes() | w.Kicked() | w.Invited() | w.Killed() | w.ServerBanned() | w.Wallops():
             view.touch(note.node, now)
             hub.moderation.apply_note(note)  # chat.core.modcommands
+
+
+def sequenced(
+    hub: Hub, batch: Batch, senders: Sequence[Session | None] | None, local: bool = True
+) -> bool:
+    """A batch of room lines numbered by the cluster's stream (from any node, this one
+    included), in stream order: store each in the history and deliver it to this node's
+    members, once (a line already held is neither). `senders` are the local sessions that
+    said them (this node's batch: skipped by dialects without echo); `local` False when this
+    node delivered them already, unnumbered, after giving up on them. Raises nothing."""
+    try:
+        room = hub.rooms.get(batch.room)
+        for i, line in enumerate(batch.lines):
+            offset = batch.first + i
+            entry = Entry(offset, line.nick, line.text, line.ts, line.action)
+            if hub.history is not None and not hub.history.put(batch.room, batch.epoch, entry):
+                continue  # held already: delivered already
+            if room is not None and local:
+                room.last_activity = line.ts
+                event = e.Message(
+                    room.name, line.nick, line.text, line.ts, line.action, offset, batch.epoch
+                )
+                sender = senders[i] if senders is not None else None
+                hub.stats.deliveries += room.broadcast(event, sender=sender)
+    except Exception:
+        hub.stats.errors[INTERNAL_ERROR] += 1
+        log.exception("cluster.note_failed", kind="hist", node=batch.node)
+        return False
+    return True
+
+
+def unnumbered(hub: Hub, room: str, lines: Iterable[tuple[Session, Line]]) -> None:
+    """Room lines the stream could not take (its link is down): to this node's members only,
+    without offsets, as when the link is down before they are said."""
+    here = hub.rooms.get(room)
+    if here is None:
+        return
+    for sender, m in lines:
+        event = e.Message(here.name, m.nick, m.text, m.ts, m.action)
+        hub.stats.deliveries += here.broadcast(event, sender=sender)
 
 
 def lost(hub: Hub, gone: Iterable[Gone], reason: str) -> None:

@@ -26,23 +26,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import secrets
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from chat.cluster import inbound
 from chat.cluster import wire as w
-from chat.cluster.nicks import NICKS_BUCKET, NODES_BUCKET, NickClaims, wait_all
+from chat.cluster.histstream import HistoryStream
+from chat.cluster.nicks import (
+    NICKS_BUCKET,
+    NODES_BUCKET,
+    NickClaims,
+    answer,
+    bucket,
+    holds,
+    node_id,
+    wait_all,
+)
 from chat.cluster.reporter import StatsReporter
 from chat.core.broker import InProcess
 from chat.core.rooms import deliver
@@ -51,6 +58,8 @@ from chat.protocol.errors import CLUSTER_DOWN, INTERNAL_ERROR, NICK_COLLISION, N
 
 if TYPE_CHECKING:
     from chat.core.hub import Hub
+    from chat.core.rooms import Room
+    from chat.core.session import Session
 
 log = structlog.get_logger("chat.cluster")
 
@@ -64,7 +73,6 @@ RECONNECT_MAX while NATS stays away (nats-py adds up to 0.1 s of jitter)."""
 KV_TIMEOUT = 5.0
 """Seconds one JetStream KV operation may take (a claim may need three): generous, because a
 login burst queues thousands of them (2 s was measured too short in a 1,000 logins/s ramp)."""
-HOLDS_TIMEOUT = 1.0
 MAX_OUTBOX = 50_000
 """Notes queued for the broker link at most; past it a note is dropped (and counted)."""
 MAX_RELEASES = 100_000
@@ -85,17 +93,17 @@ class ClusterUnavailable(OSError):
     """NATS (or its JetStream) could not be reached at start-up."""
 
 
-def node_id(name: str) -> str:
-    """A name unique to this process: a restarted node is a new node."""
-    base = re.sub(r"[^A-Za-z0-9_-]", "-", name or socket.gethostname())[:40] or "node"
-    return f"{base}-{secrets.token_hex(4)}"
-
-
 class NatsBroker(InProcess):
     clustered = True
 
-    def __init__(self, servers: str, name: str = "", node_ttl: float = 10.0) -> None:
+    def __init__(
+        self, servers: str, name: str = "", node_ttl: float = 10.0, history: int = 0,
+        history_bytes: int = 64 * 1024 * 1024,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.numbers = history > 0  # room history on: the stream numbers every line
+        self._history = (history, history_bytes)
+        self.history: HistoryStream | None = None
         self.servers = [s.strip() for s in servers.split(",") if s.strip()]
         self.name = name or socket.gethostname()
         self.node = node_id(name)
@@ -124,13 +132,16 @@ class NatsBroker(InProcess):
         try:
             await asyncio.wait_for(self._connect(), START_TIMEOUT)
             nicks, nodes = await self._buckets()
+            if self.numbers:  # loaded before the server listens: resumes are exact anywhere
+                self.history = HistoryStream(self.nc, hub, self.node, *self._history)
+                await self.history.start()
         except (*ERRORS, nats.js.errors.Error) as err:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 1.0)
             where = ",".join(self.servers)
             why = f"cannot use NATS at {where}: {type(err).__name__} {err}"
             raise ClusterUnavailable(why) from err
-        self.claims = NickClaims(nicks, nodes, self.node, self._holds)
+        self.claims = NickClaims(nicks, nodes, self.node, partial(holds, self.nc))
         for subject in ("chat.ev.>", f"chat.pm.{self.node}"):
             await self.nc.subscribe(
                 subject,
@@ -138,7 +149,7 @@ class NatsBroker(InProcess):
                 pending_msgs_limit=SUB_PENDING_MSGS,
                 pending_bytes_limit=SUB_PENDING_BYTES,
             )
-        await self.nc.subscribe(f"chat.nick.{self.node}", cb=self._on_holds)
+        await self.nc.subscribe(f"chat.nick.{self.node}", cb=partial(answer, self.reserved))
         await self.claims.beat(self.name)
         self.reporter = StatsReporter(self.nc, self.node, hub)
         await self.reporter.start()
@@ -170,7 +181,7 @@ class NatsBroker(InProcess):
         """The two KV buckets, created if missing (by the first node, or after a broker lost
         its store)."""
         js = self.nc.jetstream(timeout=KV_TIMEOUT)
-        return await _bucket(js, NICKS_BUCKET, None), await _bucket(js, NODES_BUCKET, self.ttl)
+        return await bucket(js, NICKS_BUCKET, None), await bucket(js, NODES_BUCKET, self.ttl)
 
     def leave(self) -> None:
         """Shutdown began: one `bye` tells every node that all our users are going (instead
@@ -194,6 +205,8 @@ class NatsBroker(InProcess):
                 await asyncio.wait_for(self.claims.leave(), KV_TIMEOUT)
         if self.reporter is not None:
             await self.reporter.stop()
+        if self.history is not None:
+            await self.history.stop()
         for task in [*self._tasks, *([self._resync] if self._resync else [])]:
             task.cancel()
         with contextlib.suppress(*ERRORS):
@@ -232,6 +245,15 @@ class NatsBroker(InProcess):
 
     def may_take(self, folded: str) -> bool:
         return folded in self.reserved
+
+    def sequence(self, sender: Session, room: Room, text: str, ts: float, action: bool) -> bool:
+        if self.history is None or not self.link_up or self._stopping:
+            return False
+        return self.history.take(sender, room, text, ts, action)
+
+    @property
+    def history_current(self) -> bool:  # type: ignore[override]
+        return self.history is None or self.history.current
 
     def release(self, folded: str) -> None:
         if folded in self.hub.nicks or folded not in self.reserved:
@@ -298,17 +320,6 @@ class NatsBroker(InProcess):
                 log.exception("cluster.note_failed", kind=note.kind, node=note.node)
         inbound.apply(self.hub, note, asyncio.get_running_loop().time())  # raises nothing
 
-    async def _on_holds(self, msg: Msg) -> None:
-        folded = msg.data.decode(errors="replace")
-        await msg.respond(b"1" if folded in self.reserved else b"0")
-
-    async def _holds(self, owner: str, folded: str) -> bool:
-        try:
-            reply = await self.nc.request(f"chat.nick.{owner}", folded.encode(), HOLDS_TIMEOUT)
-        except ERRORS:
-            return True  # no answer: assume it does (its key says it is alive)
-        return reply.data != b"0"
-
     async def _heartbeat(self) -> None:
         """Refresh our `chat_nodes` key; forget nodes silent for longer than the TTL."""
         loop = asyncio.get_running_loop()
@@ -353,6 +364,8 @@ class NatsBroker(InProcess):
         if self._stopping or not self.link_up:
             return
         self.link_up = False
+        if self.history is not None:
+            self.history.link_lost()
         log.warning("cluster.link_down", node=self.node)
         deliver(self.hub.nicks.values(), e.Notice(LINK_DOWN_NOTICE, "cluster-down"))
 
@@ -370,6 +383,8 @@ class NatsBroker(InProcess):
                 self.claims.nicks, self.claims.nodes = await self._buckets()
                 await asyncio.wait_for(self.claims.beat(self.name), KV_TIMEOUT)
                 await self._reassert()
+                if self.history is not None:
+                    await asyncio.wait_for(self.history.resync(), KV_TIMEOUT)
                 break
             except ERRORS as err:  # JetStream may need a moment after a restart
                 log.info("cluster.rejoin_retry", error=f"{type(err).__name__} {err}", delay=delay)
@@ -401,13 +416,3 @@ class NatsBroker(InProcess):
         if not self.link_up and isinstance(err, OSError | asyncio.TimeoutError):
             self.nc.options["reconnect_time_wait"] = min(wait * 2, RECONNECT_MAX)
         log.info("cluster.link_error", error=f"{type(err).__name__} {err}", retry_in=wait)
-
-
-async def _bucket(js: Any, name: str, ttl: float | None) -> KeyValue:
-    try:
-        kv: KeyValue = await js.key_value(name)
-        return kv
-    except BucketNotFoundError:
-        config = KeyValueConfig(bucket=name, history=1, ttl=ttl, storage=StorageType.FILE)
-        created: KeyValue = await js.create_key_value(config)
-        return created

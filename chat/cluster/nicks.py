@@ -21,16 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import nats
 import structlog
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 log = structlog.get_logger("chat.cluster")
 
 NICKS_BUCKET = "chat_nicks"
 NODES_BUCKET = "chat_nodes"
+HOLDS_TIMEOUT = 1.0
+"""Seconds a live owner has to answer whether it still holds a nick."""
 ATTEMPTS = 3
 """Create/take-over rounds before a contested claim gives up (each round lost means another
 node changed the entry in between)."""
@@ -104,6 +114,37 @@ class NickClaims:
     async def leave(self) -> None:
         """Going away on purpose: our nicks are free for the taking at once."""
         await self.nodes.delete(self.node)
+
+
+def node_id(name: str) -> str:
+    """A name unique to this process: a restarted node is a new node."""
+    base = re.sub(r"[^A-Za-z0-9_-]", "-", name or socket.gethostname())[:40] or "node"
+    return f"{base}-{secrets.token_hex(4)}"
+
+
+async def holds(nc: NatsClient, owner: str, folded: str) -> bool:
+    """Does live node `owner` still hold this nick? (It answers on `chat.nick.<owner>`.)"""
+    try:
+        reply = await nc.request(f"chat.nick.{owner}", folded.encode(), HOLDS_TIMEOUT)
+    except (TimeoutError, nats.errors.Error, OSError):
+        return True  # no answer: assume it does (its key says it is alive)
+    return reply.data != b"0"
+
+
+async def answer(reserved: set[str], msg: Msg) -> None:
+    """This node's answer to `holds`: 1 if it holds the nick."""
+    folded = msg.data.decode(errors="replace")
+    await msg.respond(b"1" if folded in reserved else b"0")
+
+
+async def bucket(js: Any, name: str, ttl: float | None) -> KeyValue:
+    try:
+        kv: KeyValue = await js.key_value(name)
+        return kv
+    except BucketNotFoundError:
+        config = KeyValueConfig(bucket=name, history=1, ttl=ttl, storage=StorageType.FILE)
+        created: KeyValue = await js.create_key_value(config)
+        return created
 
 
 async def wait_all(jobs: list[Awaitable[object]], width: int = 64) -> list[object]:

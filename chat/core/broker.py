@@ -11,6 +11,10 @@ implementations, one interface:
   is only given out once it has been reserved cluster-wide (an atomic create in JetStream KV),
   which the transport awaits before the hub sees the command (`reserve`).
 
+With cluster history (`numbers`), a room message is not the hub's to number: `sequence` takes
+it, the cluster's stream gives it its offset, and it comes back to every node, this one too,
+through `chat.cluster.inbound.sequenced` (the one place it is stored and delivered).
+
 Every method the hub calls is synchronous and MUST NOT block: the hub is pure logic.
 """
 
@@ -23,6 +27,8 @@ from chat.core.remote import RemoteView
 
 if TYPE_CHECKING:
     from chat.core.hub import Hub
+    from chat.core.rooms import Room
+    from chat.core.session import Session
 
 
 class InProcess:
@@ -32,6 +38,11 @@ class InProcess:
     clustered = False
     """True when nicks must be reserved with the cluster (`reserve`) before the hub sees them."""
     link_up = True
+    numbers = False
+    """True when the broker gives room messages their offsets (`sequence`)."""
+    history_current = True
+    """False while this node's copy of the history may lag the cluster's (a resume then says
+    `recovered: false`)."""
 
     def __init__(self) -> None:
         self.view = RemoteView()  # stays empty: nobody else exists
@@ -48,6 +59,12 @@ class InProcess:
     def publish(self, note: wire.Note) -> bool:
         """Tell the other nodes; False when that can't happen now (the cluster link is down)."""
         return True
+
+    def sequence(self, sender: Session, room: Room, text: str, ts: float, action: bool) -> bool:
+        """Take a room message to number and deliver later; False when it can't now (the link
+        is down: the hub delivers it to this node's members, unnumbered). Raises
+        ProtocolError when too many wait."""
+        return False
 
     def may_take(self, folded: str) -> bool:
         """May the hub give this nick (folded) to one of its sessions?"""

@@ -21,6 +21,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+FIRST_EPOCH = "0"
+"""The epoch a room shows before it has any message, when its epochs are chosen elsewhere (a
+cluster: the first message's publisher picks one). A client that saw nothing of such a room
+(`since` = FIRST_EPOCH, 0) resumes from offset 1 of whatever epoch the room has since."""
 ENTRY_OVERHEAD = 64
 """Bytes a stored message costs beyond its text and nick (for the `max_bytes` bound)."""
 
@@ -81,8 +85,33 @@ class MemoryHistory:
         """Store a message of `room` (folded name); returns its `(epoch, offset)`."""
         stream = self._stream(room)
         stream.orphan = False
-        stream.last += 1
-        entry = Entry(stream.last, nick, text, ts, action)
+        entry = Entry(stream.last + 1, nick, text, ts, action)
+        self._keep(stream, entry)
+        if self.sink is not None:
+            self.sink(stream, entry)
+        return stream.epoch, entry.offset
+
+    def put(self, room: str, epoch: str, entry: Entry) -> bool:
+        """Store a message numbered elsewhere (the cluster's stream, `chat.cluster.histstream`);
+        False if it is one already held (a duplicate). A new epoch replaces what was held; a
+        hole (offsets missed) drops what was held before it, so held offsets stay contiguous
+        and a resume from before the hole says `recovered: false`."""
+        old = self.streams.get(room)
+        if old is None or epoch != old.epoch:  # a new stream object: no stale age records
+            stream = self.streams[room] = Stream(room, epoch)
+            stream.orphan = True if old is None else old.orphan  # no room here (yet)?
+            if old is not None:
+                old.orphan = False
+                self._clear(old)
+        elif entry.offset > (stream := old).last + 1:
+            self._clear(stream)
+        elif entry.offset <= stream.last:
+            return False
+        self._keep(stream, entry)
+        return True
+
+    def _keep(self, stream: Stream, entry: Entry) -> None:
+        stream.last = entry.offset
         stream.entries.append(entry)
         self._order.append((stream, entry.offset))
         self.stored += 1
@@ -93,9 +122,10 @@ class MemoryHistory:
                 self._compact()
         while self.nbytes > self.max_bytes and self._order:
             self._evict_oldest()
-        if self.sink is not None:
-            self.sink(stream, entry)
-        return stream.epoch, entry.offset
+
+    def _clear(self, stream: Stream) -> None:
+        while stream.entries:
+            self._drop_oldest(stream)
 
     def restore(self, room: str, epoch: str, last: int, entries: list[Entry]) -> None:
         """Load a room's stream as a persistent store kept it (before serving anyone)."""
@@ -160,6 +190,8 @@ class MemoryHistory:
         """Messages after `offset` (at most `limit`, the newest), and whether that is all that
         came after it: False when the epoch changed or messages after it were evicted."""
         stream = self._stream(room)
+        if epoch == FIRST_EPOCH and offset == 0:  # saw nothing before the first message
+            epoch = stream.epoch
         if epoch != stream.epoch or offset > stream.last:
             entries = list(stream.entries)[-limit:] if limit else []
             self.not_recovered += 1

@@ -17,7 +17,7 @@ import structlog
 from chat.core import notes as w
 from chat.core import replay
 from chat.core.broker import Broker, InProcess
-from chat.core.history import MemoryHistory
+from chat.core.history import FIRST_EPOCH, MemoryHistory
 from chat.core.limits import Limits as Limits  # the hub's settings, re-exported
 from chat.core.modcommands import Moderation
 from chat.core.ratelimit import CreationBudget
@@ -64,9 +64,11 @@ class Hub:
         self.nicks: dict[str, Session] = {}
         self.rooms: dict[str, Room] = {}
         self.index = SizeIndex()  # every room (this node's and others') by size, for /rooms
-        self.history: MemoryHistory | None = None  # off in cluster mode: offsets are per node
-        if self.limits.history_size and not self.broker.clustered:
-            self.history = MemoryHistory(self.limits.history_size, self.limits.history_bytes)
+        self.history: MemoryHistory | None = None  # in a cluster: a cache of the cluster's
+        if self.limits.history_size and (self.broker.numbers or not self.broker.clustered):
+            size, most = self.limits.history_size, self.limits.history_bytes
+            first = (lambda: FIRST_EPOCH) if self.broker.numbers else None  # the stream picks
+            self.history = MemoryHistory(size, most, first) if first else MemoryHistory(size, most)
         self.creation = CreationBudget(
             self.limits.room_create_rate,
             self.limits.room_create_burst,
@@ -274,28 +276,21 @@ class Hub:
         size = s.codec.encode  # weighed as this client's codec encodes them
         budget = s.max_bytes - RESUME_SPARE  # the send queue, less room for join, topic, who
         for event in replay.resume(
-            self.history, room.name, room.folded, since, joined, budget, lambda m: len(size(m))
-        ):
+            self.history, room.name, room.folded, since, joined, budget, lambda m: len(size(m)),
+            current=self.broker.history_current,
+        ):  # fmt: skip
             s.send(event)
 
     def _recent(self, s: Session, room: Room, count: int) -> None:
         assert self.history is not None
-        entries = self.history.page(room.folded, limit=count)
-        if entries:
-            s.send(replay.page(self.history, room.name, room.folded, entries))
+        if page := replay.latest(self.history, room.name, room.folded, count):
+            s.send(page)
 
     def _history(self, s: Session, cmd: c.History) -> None:
         room = self._room_of(s, cmd.room)
         if self.history is None:
             raise ProtocolError(BAD_COMMAND, "this server keeps no history")
-        entries = self.history.page(
-            room.folded, before=cmd.before, after=cmd.after, limit=cmd.limit
-        )
-        # One page is one line: it must fit the asker's send queue with room to spare.
-        epoch, _ = self.history.position(room.folded)
-        size = replay.sized(room.name, epoch, s.codec.encode)
-        entries = replay.fit(entries, s.max_bytes // 2, newest=cmd.after is None, size=size)
-        s.send(replay.page(self.history, room.name, room.folded, entries))
+        s.send(replay.asked(self.history, room.name, room.folded, cmd, s.codec.encode, s.max_bytes))
 
     def _part(self, s: Session, cmd: c.Part) -> None:
         room = self._room_of(s, cmd.room)
@@ -395,11 +390,12 @@ class Hub:
         room.messages += 1
         room.last_activity = now
         self.stats.messages_received += 1
-        epoch, offset = (
-            self.history.append(room.folded, s.nick or "", text, now, action)
-            if self.history is not None
-            else ("", 0)
-        )
+        epoch, offset = "", 0
+        if self.broker.numbers:  # the cluster numbers it and `inbound.sequenced` delivers it
+            if self.broker.sequence(s, room, text, now, action):
+                return  # else the link is down: this node's members only, unnumbered
+        elif self.history is not None:
+            epoch, offset = self.history.append(room.folded, s.nick or "", text, now, action)
         # Other nodes first: the broker's writer is woken before this pass's local writes are
         # scheduled, so the hop to them starts before the (longer) local fan-out is written.
         node = self.broker.node

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chat.core.history import Entry, MemoryHistory
+from chat.protocol import commands as c
 from chat.protocol import events as e
 
 
@@ -23,16 +24,45 @@ def resume(
     joined: e.Joined,
     budget: int,
     size: Callable[[e.Message], int] | None = None,
+    *,
+    current: bool = True,
 ) -> list[e.Event]:
     """Every message after `since` (each `replay`), then `joined` with `recovered`. `size`
-    says what a message weighs once encoded for the asker (else: its text, roughly)."""
+    says what a message weighs once encoded for the asker (else: its text, roughly).
+    `current` is False when this copy of the history may lag (a cluster node cut off from
+    the cluster's stream): then nothing is promised, `recovered` is False."""
     entries, recovered = history.since(key, *since, history.size)
     kept = fit(entries, budget, newest=True, size=_measure(room, joined.epoch, size))
-    if len(kept) < len(entries):  # more was missed than one go holds: the client pages
-        recovered = False
+    if recovered and (len(kept) < len(entries) or not current):
+        recovered = False  # more was missed than one go holds (the client pages), or a lag
+        history.recovered -= 1
+        history.not_recovered += 1
     events: list[e.Event] = [_message(room, m, joined.epoch) for m in kept]
     events.append(replace(joined, recovered=recovered))
     return events
+
+
+def latest(history: MemoryHistory, room: str, key: str, count: int) -> e.HistoryPage | None:
+    """The room's last `count` messages as one page (None when it has none)."""
+    entries = history.page(key, limit=count)
+    return page(history, room, key, entries) if entries else None
+
+
+def asked(
+    history: MemoryHistory,
+    room: str,
+    key: str,
+    cmd: c.History,
+    encode: Callable[[e.Event], bytes],
+    max_bytes: int,
+) -> e.HistoryPage:
+    """The page a `history` command asks for. One page is one line: it must fit the asker's
+    send queue (`max_bytes`) with room to spare, weighed as its codec (`encode`) writes it."""
+    entries = history.page(key, before=cmd.before, after=cmd.after, limit=cmd.limit)
+    epoch, _ = history.position(key)
+    size = sized(room, epoch, encode)
+    entries = fit(entries, max_bytes // 2, newest=cmd.after is None, size=size)
+    return page(history, room, key, entries)
 
 
 def page(history: MemoryHistory, room: str, key: str, entries: list[Entry]) -> e.HistoryPage:

@@ -28,6 +28,7 @@ IDLE = "idle"
 SHUTDOWN = "shutdown"
 CLUSTER_DOWN = "cluster-down"
 NICK_COLLISION = "nick-collision"
+ROOM_BUSY = "room-busy"
 INTERNAL_ERROR = "internal-error"
 # Moderation (docs/protocol.md, "Moderation").
 NOT_OPERATOR = "not-operator"
