@@ -169,7 +169,12 @@ class Settings:
     def from_args(
         cls, argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
     ) -> Settings:
-        ns = cls.parser(environ).parse_args(argv)
+        parser = cls.parser(environ)
+        ns = parser.parse_args(argv)
+        if ns.nats and ns.history_db:
+            parser.error(
+                "--history-db cannot be used with --nats: a cluster keeps its history in JetStream"
+            )
         return cls(**vars(ns))
 
 

@@ -62,6 +62,11 @@ def test_a_flag_out_of_range_is_one_clear_line(
     assert refusal(capsys, argv) == message
 
 
+def test_history_db_and_nats_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    msg = refusal(capsys, ["--nats", "nats://127.0.0.1:4222", "--history-db", "h.db"])
+    assert msg.startswith("--history-db cannot be used with --nats: a cluster keeps its history")
+
+
 def test_a_variable_out_of_range_names_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
     msg = refusal(capsys, [], {"CHAT_PORT": "99999"})
     assert msg == "CHAT_PORT must be between 0 and 65535 (got 99999)"
