@@ -42,6 +42,8 @@ def history_metrics(m: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> 
         "evicted": m[("chat_history_evicted_total", ())],
         "recovered": m[("chat_history_resumes_total", (("result", "recovered"),))],
         "not_recovered": m[("chat_history_resumes_total", (("result", "not_recovered"),))],
+        "retries": m[("chat_history_sequence_retries_total", ())],
+        "unnumbered": m[("chat_history_unnumbered_total", ())],
     }
 
 
@@ -54,6 +56,8 @@ async def test_stats_and_metrics_count_history_evictions_and_resumes() -> None:
             "bytes": 0,
             "evicted_total": 0,
             "resumes": {"recovered": 0, "not_recovered": 0},
+            "sequence_retries_total": 0,
+            "unnumbered_total": 0,
         }
         texts = ["one", "two", "three", "four", "five"]  # 5 messages, 3 kept per room
         for text in texts:
@@ -76,6 +80,8 @@ async def test_stats_and_metrics_count_history_evictions_and_resumes() -> None:
             "bytes": held,
             "evicted_total": 2,
             "resumes": {"recovered": 1, "not_recovered": 2},
+            "sequence_retries_total": 0,
+            "unnumbered_total": 0,
         }
         assert history_metrics(await metrics(http)) == {
             "messages": 3,
@@ -83,6 +89,8 @@ async def test_stats_and_metrics_count_history_evictions_and_resumes() -> None:
             "evicted": 2,
             "recovered": 1,
             "not_recovered": 2,
+            "retries": 0,
+            "unnumbered": 0,
         }
         nodes = await get(http, "/nodes")
         assert nodes["items"][0]["stats"]["history"] == stats["history"]
@@ -102,6 +110,8 @@ async def test_history_off_reads_as_zeros() -> None:
             "bytes": 0,
             "evicted_total": 0,
             "resumes": {"recovered": 0, "not_recovered": 0},
+            "sequence_retries_total": 0,
+            "unnumbered_total": 0,
         }
         assert set(history_metrics(await metrics(http)).values()) == {0}
         await bob.close()
@@ -114,7 +124,8 @@ class Counters:
     """A history store's counters, as `MemoryHistory` keeps them."""
 
     def __init__(self, *values: int) -> None:
-        self.stored, self.nbytes, self.evicted, self.recovered, self.not_recovered = values
+        self.stored, self.nbytes, self.evicted, self.recovered, self.not_recovered = values[:5]
+        self.retries, self.unnumbered = (*values[5:], 0, 0)[:2]
 
 
 def _report(node: str, *history: int) -> Report:
@@ -125,17 +136,19 @@ def _report(node: str, *history: int) -> Report:
 
 
 def test_the_history_block_round_trips_and_merges_by_adding() -> None:
-    a, b = _report("node-a", 10, 900, 4, 3, 1), _report("node-b", 5, 450, 0, 2, 7)
-    assert a.snapshot.history == HistorySnapshot(10, 900, 4, 3, 1)
+    a, b = _report("node-a", 10, 900, 4, 3, 1, 6, 2), _report("node-b", 5, 450, 0, 2, 7)
+    assert a.snapshot.history == HistorySnapshot(10, 900, 4, 3, 1, 6, 2)
     decoded = [decode_report(encode_report(r)) for r in (a, b)]
     assert decoded == [a, b]
     merged = merge(r.snapshot for r in decoded)
-    assert merged.history == HistorySnapshot(15, 1350, 4, 5, 8)
+    assert merged.history == HistorySnapshot(15, 1350, 4, 5, 8, 6, 2)
     assert StatsOut.of(merged).history.model_dump() == {
         "messages": 15,
         "bytes": 1350,
         "evicted_total": 4,
         "resumes": {"recovered": 5, "not_recovered": 8},
+        "sequence_retries_total": 6,
+        "unnumbered_total": 2,
     }
 
 

@@ -202,8 +202,7 @@ class HistoryStream:
         for batch in list(self.flight):
             self._give_up(batch)
         for room, queue in self.waiting.items():
-            self.gave_up += len(queue)
-            inbound.unnumbered(self.hub, room, queue)
+            self._unnumbered(room, queue)
         self.waiting.clear()
         self.count = 0
 
@@ -306,12 +305,12 @@ class HistoryStream:
             try:
                 ack = await self.js.publish(subject, data, TIMEOUT, STREAM, headers)
             except APIError as err:
-                self.retries += 1
+                self._retried()
                 if err.err_code != WRONG_LAST:
                     log.warning("history.publish_failed", error=str(err), attempt=attempt)
                     await asyncio.sleep(min(0.05 * 2**attempt, 1.0))  # backoff, not a wait
             except ERRORS as err:  # a timeout, no stream: the ack may be lost, not the batch
-                self.retries += 1
+                self._retried()
                 log.info("history.publish_retry", error=f"{type(err).__name__}", attempt=attempt)
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))  # backoff, not a wait
             else:
@@ -338,6 +337,17 @@ class HistoryStream:
         self._advance(room, tip)
         return tip
 
+    def _retried(self) -> None:
+        self.retries += 1
+        if self.hub.history is not None:
+            self.hub.history.retries += 1
+
+    def _unnumbered(self, room: str, lines: list[Waiting] | deque[Waiting]) -> None:
+        self.gave_up += len(lines)
+        if self.hub.history is not None:
+            self.hub.history.unnumbered += len(lines)
+        inbound.unnumbered(self.hub, room, lines)
+
     def _advance(self, room: str, tip: Tip) -> None:
         if tip.seq > self.tips.get(room, Tip()).seq:
             self.tips[room] = tip
@@ -353,8 +363,7 @@ class HistoryStream:
         self._given_up_order.append(batch)
         if len(self._given_up_order) > GIVEN_UP_KEPT:
             self.given_up.discard(self._given_up_order.popleft())
-        self.gave_up += len(lines)
-        inbound.unnumbered(self.hub, room, lines)
+        self._unnumbered(room, lines)
 
     # --- delivering ---------------------------------------------------------------------------
     async def _on_msg(self, msg: Msg) -> None:

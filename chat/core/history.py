@@ -77,6 +77,11 @@ class MemoryHistory:
         self.evicted = 0
         self.recovered = 0
         self.not_recovered = 0
+        self.retries = 0
+        """Cluster mode (`chat.cluster.histstream` counts them here): publishes tried again,
+        after losing a race for a room's next offset to another node, or a timeout."""
+        self.unnumbered = 0
+        """Cluster mode: lines the stream could not take (link down), delivered here only."""
         self.sink: Callable[[Stream, Entry], None] | None = None
         """Told of every appended message (a persistent store keeps it: `chat.net.historydb`)."""
 

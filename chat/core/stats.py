@@ -150,13 +150,17 @@ class HistoryCounters(Protocol):
     def recovered(self) -> int: ...
     @property
     def not_recovered(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def unnumbered(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
 class HistorySnapshot:
-    """A node's history store at one moment; all zeros when it keeps none (history off, or
-    cluster mode). Every field is a non-negative integer that adds up across nodes: the field
-    list here is the only one (`merge` and the report wire format walk it)."""
+    """A node's history store at one moment; all zeros when it keeps none (history off).
+    Every field is a non-negative integer that adds up across nodes: the field list here is
+    the only one (`merge` and the report wire format walk it)."""
 
     messages: int = 0
     """Messages held now, all rooms together."""
@@ -168,12 +172,20 @@ class HistorySnapshot:
     """Resumes (`join` with `since`) that got everything they missed."""
     not_recovered: int = 0
     """Resumes that could not (epoch changed, or missed messages evicted)."""
+    retries: int = 0
+    """Cluster mode: publishes to the history stream tried again (a race for a room's next
+    offset lost to another node, or a timeout)."""
+    unnumbered: int = 0
+    """Cluster mode: lines delivered on their node only, unnumbered (the stream was out of
+    reach)."""
 
     @classmethod
     def of(cls, h: HistoryCounters | None) -> HistorySnapshot:
         if h is None:
             return cls()
-        return cls(h.stored, h.nbytes, h.evicted, h.recovered, h.not_recovered)
+        return cls(
+            h.stored, h.nbytes, h.evicted, h.recovered, h.not_recovered, h.retries, h.unnumbered
+        )
 
     def __add__(self, other: HistorySnapshot) -> HistorySnapshot:
         return HistorySnapshot(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))

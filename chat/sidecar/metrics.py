@@ -84,6 +84,16 @@ def _history(h: HistorySnapshot) -> Iterator[Metric]:
     resumes.add_metric(["recovered"], h.recovered)
     resumes.add_metric(["not_recovered"], h.not_recovered)
     yield resumes
+    yield _counter(
+        "chat_history_sequence_retries",
+        "Cluster: history stream publishes tried again (lost races, timeouts)",
+        h.retries,
+    )
+    yield _counter(
+        "chat_history_unnumbered",
+        "Cluster: room lines delivered unnumbered (link down)",
+        h.unnumbered,
+    )
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -66,7 +66,7 @@ class History(_Model):
     messages: int = Field(
         ge=0,
         description="messages held for resume and paging, all rooms (0 when history is off: "
-        "--history-size 0, or cluster mode)",
+        "--history-size 0; in cluster mode each node's copy of the cluster's history)",
     )
     bytes: int = Field(
         ge=0, description="what they weigh against --history-bytes (text, nick, 64 B each)"
@@ -75,6 +75,16 @@ class History(_Model):
         ge=0, description="messages dropped to stay within --history-size or --history-bytes"
     )
     resumes: Resumes = Field(description="resumes since start, by result")
+    sequence_retries_total: int = Field(
+        ge=0,
+        description="cluster mode: publishes to the history stream tried again (a race for a "
+        "room's next offset lost to another node, or a timeout)",
+    )
+    unnumbered_total: int = Field(
+        ge=0,
+        description="cluster mode: room lines delivered on their node only, without an offset "
+        "(the link to NATS was down)",
+    )
 
     @classmethod
     def of(cls, h: HistorySnapshot) -> History:
@@ -83,6 +93,8 @@ class History(_Model):
             bytes=h.bytes,
             evicted_total=h.evicted,
             resumes=Resumes(recovered=h.recovered, not_recovered=h.not_recovered),
+            sequence_retries_total=h.retries,
+            unnumbered_total=h.unnumbered,
         )
 
 
