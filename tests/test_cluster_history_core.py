@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat.cluster import histwire as hw
-from chat.cluster import inbound
+from chat.cluster import inbound, wire
 from chat.core.broker import InProcess
 from chat.core.history import FIRST_EPOCH, Entry, MemoryHistory
 from chat.core.hub import Hub, Limits
@@ -119,7 +119,7 @@ def test_any_bytes_decode_or_raise_value_error(data: bytes) -> None:
 
 def test_too_many_lines_is_a_value_error() -> None:
     lines = [["a", "t", 1.0, False]] * (hw.MAX_LINES + 1)
-    data = hw.wire._DUMPS(["hist", "n1", 1, "#r", "#r", "e", 1, lines]).encode()
+    data = wire._DUMPS(["hist", "n1", 1, "#r", "#r", "e", 1, lines]).encode()
     with pytest.raises(ValueError):
         hw.decode(data)
 
@@ -150,7 +150,7 @@ class FakeStream(InProcess):
     def may_take(self, folded: str) -> bool:
         return True
 
-    def release(self, hub: Hub, node: str = "me") -> None:
+    def number(self, hub: Hub, node: str = "me") -> None:
         for sender, room, text, ts, action in self.waiting:
             first = self.last.get(room.folded, 0) + 1
             self.last[room.folded] = first
@@ -173,11 +173,11 @@ def test_a_line_is_delivered_once_when_the_stream_has_numbered_it() -> None:
     assert hub.history is not None and hub.history.position("#lobby") == (FIRST_EPOCH, 0)
     hub.handle(alice, c.Say("hi"))
     assert messages(bob) == [] and messages(alice) == []  # not before it is numbered
-    broker.release(hub)
+    broker.number(hub)
     for s in (alice, bob):
         [m] = messages(s)
         assert (m["text"], m["offset"], m["epoch"]) == ("hi", 1, "EP")
-    broker.release(hub)  # the stream delivers nothing twice; a repeat of offset 1 neither:
+    broker.number(hub)  # the stream delivers nothing twice; a repeat of offset 1 neither:
     inbound.sequenced(hub, hw.Batch("me", 1, "#lobby", "#lobby", "EP", 1,
                       (hw.Line("alice", "hi", 1.0, False),)), None)  # fmt: skip
     assert messages(bob) == []
@@ -211,7 +211,7 @@ def test_a_resume_on_a_node_that_lags_the_stream_is_not_recovered() -> None:
     hub = Hub(Limits(), broker=broker)
     alice = login(hub, "alice")
     hub.handle(alice, c.Say("one"))
-    broker.release(hub)
+    broker.number(hub)
     alice.events()
     broker.history_current = False
     hub.handle(alice, c.Join("#lobby", since=("EP", 1)))
