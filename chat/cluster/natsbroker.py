@@ -48,13 +48,12 @@ from chat.cluster.nicks import (
     bucket,
     holds,
     node_id,
-    wait_all,
 )
 from chat.cluster.reporter import StatsReporter
 from chat.core.broker import InProcess
 from chat.core.rooms import deliver
 from chat.protocol import events as e
-from chat.protocol.errors import CLUSTER_DOWN, INTERNAL_ERROR, NICK_COLLISION, NICK_TAKEN
+from chat.protocol.errors import CLUSTER_DOWN, INTERNAL_ERROR, NICK_TAKEN
 
 if TYPE_CHECKING:
     from chat.core.hub import Hub
@@ -382,7 +381,7 @@ class NatsBroker(InProcess):
             try:
                 self.claims.nicks, self.claims.nodes = await self._buckets()
                 await asyncio.wait_for(self.claims.beat(self.name), KV_TIMEOUT)
-                await self._reassert()
+                await self.claims.reassert(self.hub.nicks, self.reserved)
                 if self.history is not None:
                     await asyncio.wait_for(self.history.resync(), KV_TIMEOUT)
                 break
@@ -397,18 +396,6 @@ class NatsBroker(InProcess):
         self._announce()
         log.info("cluster.link_up", node=self.node, nicks=len(self.hub.nicks))
         deliver(self.hub.nicks.values(), e.Notice(LINK_UP_NOTICE, "cluster-up"))
-
-    async def _reassert(self) -> None:
-        held = list(self.hub.nicks.items())
-        results = await wait_all([self.claims.claim(folded) for folded, _ in held])
-        for (folded, session), ok in zip(held, results, strict=True):
-            if isinstance(ok, BaseException):
-                raise ok
-            if not ok:  # another node gave it out while we were cut off: theirs wins
-                self.reserved.discard(folded)
-                log.warning("cluster.nick_collision", conn_id=session.conn_id, nick=session.nick)
-                session.send(e.Error(NICK_COLLISION, "your nick was taken on another node"))
-                session.close(NICK_COLLISION)
 
     async def _on_error(self, err: Exception) -> None:
         """nats-py reports each failed (re)connection attempt here: back off exponentially."""

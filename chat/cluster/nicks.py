@@ -35,6 +35,10 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from chat.core.session import Session
+from chat.protocol import events as e
+from chat.protocol.errors import NICK_COLLISION
+
 log = structlog.get_logger("chat.cluster")
 
 NICKS_BUCKET = "chat_nicks"
@@ -89,6 +93,20 @@ class NickClaims:
             log.info("nick.taken_over", nick_key=key, owner=owner)
             return True
         return False
+
+    async def reassert(self, held: dict[str, Session], reserved: set[str]) -> None:
+        """Back after a link outage: claim every nick held here again. One another node gave
+        out meanwhile is theirs: its holder here is told and cut (`nick-collision`)."""
+        nicks = list(held.items())
+        results = await wait_all([self.claim(folded) for folded, _ in nicks])
+        for (folded, session), ok in zip(nicks, results, strict=True):
+            if isinstance(ok, BaseException):
+                raise ok
+            if not ok:
+                reserved.discard(folded)
+                log.warning("cluster.nick_collision", conn_id=session.conn_id, nick=session.nick)
+                session.send(e.Error(NICK_COLLISION, "your nick was taken on another node"))
+                session.close(NICK_COLLISION)
 
     async def release(self, folded: str) -> None:
         """Delete the nick's entry if this node still owns it."""

@@ -66,9 +66,9 @@ class Hub:
         self.index = SizeIndex()  # every room (this node's and others') by size, for /rooms
         self.history: MemoryHistory | None = None  # in a cluster: a cache of the cluster's
         if self.limits.history_size and (self.broker.numbers or not self.broker.clustered):
-            size, most = self.limits.history_size, self.limits.history_bytes
-            first = (lambda: FIRST_EPOCH) if self.broker.numbers else None  # the stream picks
-            self.history = MemoryHistory(size, most, first) if first else MemoryHistory(size, most)
+            self.history = MemoryHistory(self.limits.history_size, self.limits.history_bytes)
+            if self.broker.numbers:  # the cluster's stream picks a room's epoch
+                self.history.new_epoch = lambda: FIRST_EPOCH
         self.creation = CreationBudget(
             self.limits.room_create_rate,
             self.limits.room_create_burst,
