@@ -223,3 +223,31 @@ def test_a_resume_on_a_node_that_lags_the_stream_is_not_recovered() -> None:
     evs = alice.events()
     assert [ev["text"] for ev in evs if ev["type"] == "message"] == ["one"]
     assert [ev["recovered"] for ev in evs if ev["type"] == "join"] == [True]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["alice", "bob", "A-b"]), st.text(max_size=40), st.booleans()),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(1, 2**40),
+)
+def test_any_text_that_decodes_is_stored_and_delivered_as_something_that_encodes(
+    lines: list[tuple[str, str, bool]], first: int
+) -> None:
+    """Whatever text a batch on the stream carries, what decodes is clean: storing and
+    delivering it cannot fail, and every dialect can encode it."""
+    raw = [[nick, text, 1.0, action] for nick, text, action in lines]
+    data = wire._DUMPS(["hist", "n1", 1, "#r", "#r", "e", first, raw]).encode()
+    try:
+        batch = hw.decode(data)
+    except ValueError:
+        return  # e.g. a lone surrogate: refused at the boundary
+    hub = Hub(Limits(), broker=FakeStream())
+    bob = login(hub, "bob")
+    hub.handle(bob, c.Join("#r"))
+    bob.events()
+    assert inbound.sequenced(hub, batch, None)
+    got = messages(bob)
+    assert [m["offset"] for m in got] == list(range(first, first + len(lines)))
