@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 
 from tests.helpers import JsonClient, ServerProcess, TextClient
@@ -189,5 +190,31 @@ async def test_a_node_cut_off_from_the_stream_says_recovered_false(
         assert (again["offset"], again["epoch"]) == (2, first["epoch"])
         await alice.close()
         await dave.close()
+    finally:
+        await a.stop()
+
+
+async def test_a_stream_deleted_under_the_cluster_is_created_again_with_a_new_epoch(
+    nats_server: NatsServer,
+) -> None:
+    a = await start_node(nats_server, "a")
+    try:
+        alice = await JsonClient.login(a.port, "alice")
+        await alice.send_json(type="say", text="first")
+        first = await alice.event("message")
+        nc = await nats.connect(nats_server.url)
+        try:
+            await nc.jetstream().delete_stream("CHAT_HISTORY")  # an operator's mistake
+        finally:
+            await nc.close()
+        await alice.send_json(type="say", text="second")
+        second = await alice.event("message")
+        assert second["text"] == "second"
+        assert second["offset"] == 1 and second["epoch"] != first["epoch"]  # history was lost
+        await a.log_event("history.stream_lost")
+        await alice.send_json(type="say", text="third")
+        third = await alice.event("message")
+        assert (third["offset"], third["epoch"]) == (2, second["epoch"])
+        await alice.close()
     finally:
         await a.stop()

@@ -57,7 +57,7 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy, DiscardPolicy, Header, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 from chat.cluster import histwire, inbound
 from chat.cluster.histwire import Batch, Line
@@ -313,6 +313,9 @@ class HistoryStream:
                 self._retried()
                 log.info("history.publish_retry", error=f"{type(err).__name__}", attempt=attempt)
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))  # backoff, not a wait
+                if isinstance(err, NoStreamResponseError):  # deleted under us: create it again
+                    with contextlib.suppress(*ERRORS):
+                        await self.resync()
             else:
                 self._advance(room, Tip(ack.seq, epoch, first + len(lines) - 1, self.node, batch))
                 return True
