@@ -198,23 +198,30 @@ async def test_a_stream_deleted_under_the_cluster_is_created_again_with_a_new_ep
     nats_server: NatsServer,
 ) -> None:
     a = await start_node(nats_server, "a")
+    b = await start_node(nats_server, "b")
     try:
         alice = await JsonClient.login(a.port, "alice")
+        bob = await JsonClient.login(b.port, "bob")
+        await alice.event("join", lambda ev: ev["nick"] == "bob")
         await alice.send_json(type="say", text="first")
-        first = await alice.event("message")
+        first = await bob.event("message")
         nc = await nats.connect(nats_server.url)
         try:
             await nc.jetstream().delete_stream("CHAT_HISTORY")  # an operator's mistake
         finally:
             await nc.close()
-        await alice.send_json(type="say", text="second")
-        second = await alice.event("message")
-        assert second["text"] == "second"
-        assert second["offset"] == 1 and second["epoch"] != first["epoch"]  # history was lost
-        await a.log_event("history.stream_lost")
-        await alice.send_json(type="say", text="third")
-        third = await alice.event("message")
-        assert (third["offset"], third["epoch"]) == (2, second["epoch"])
+        await alice.send_json(type="say", text="second")  # node a creates it again
+        for client in (alice, bob):  # node b notices within a heartbeat and reads it anew
+            second = await client.event("message", lambda ev: ev["text"] == "second")
+            assert second["offset"] == 1 and second["epoch"] != first["epoch"]
+        await b.log_event("history.stream_lost")
+        await bob.send_json(type="say", text="third")
+        for client in (alice, bob):
+            third = await client.event("message")
+            assert (third["text"], third["offset"]) == ("third", 2)
+            assert third["epoch"] == second["epoch"]
         await alice.close()
+        await bob.close()
     finally:
         await a.stop()
+        await b.stop()

@@ -140,6 +140,7 @@ class HistoryStream:
         self._delivered: dict[int, asyncio.Future[None]] = {}
         self._caught_up = asyncio.Event()
         self._sub: Any = None
+        self._created: Any = None  # when the stream this node reads was created
 
     @property
     def current(self) -> bool:
@@ -152,6 +153,7 @@ class HistoryStream:
         await self.ensure()
         info = await self.js.stream_info(STREAM)
         self.target = info.state.last_seq
+        self._created = info.created
         if self.applied >= self.target:
             self._caught_up.set()
         await self._subscribe()
@@ -209,15 +211,29 @@ class HistoryStream:
     async def resync(self) -> None:
         """Back on the broker: the stream again (a broker may have lost it), and catch up."""
         await self.ensure()
-        info = await self.js.stream_info(STREAM)
-        if info.state.last_seq < self.applied:  # a new stream: read it from its start
+        await self._follow(await self.js.stream_info(STREAM))
+        self.link_up = True
+
+    async def check(self) -> None:
+        """Is the stream still the one this node reads? (Every few seconds: one deleted and
+        created again, by another node or an operator, is read anew from its start.)"""
+        if self.link_up:
+            try:
+                info = await self.js.stream_info(STREAM)
+            except NotFoundError:
+                await self.ensure()
+                info = await self.js.stream_info(STREAM)
+            await self._follow(info)
+
+    async def _follow(self, info: Any) -> None:
+        if info.created != self._created or info.state.last_seq < self.applied:
             log.warning("history.stream_lost", had=self.applied, now=info.state.last_seq)
             await self._unsubscribe()
             self.tips.clear()
             self.applied = 0
+            self._created = info.created
             await self._subscribe()
         self.target = info.state.last_seq
-        self.link_up = True
 
     async def stop(self) -> None:
         self.link_up = False

@@ -329,6 +329,8 @@ class NatsBroker(InProcess):
                 continue  # can't tell a dead node from our own lost link: judge nobody
             try:
                 await asyncio.wait_for(self.claims.beat(self.name), KV_TIMEOUT)
+                if self.history is not None:  # is the stream still the one we read?
+                    await asyncio.wait_for(self.history.check(), KV_TIMEOUT)
             except ERRORS as err:
                 log.warning("cluster.beat_failed", error=f"{type(err).__name__} {err}")
             self.publish(w.Beat(self.node))
