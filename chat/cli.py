@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import structlog
 
 from chat import log as chat_log
+from chat.core.accounts import AccountStore
 from chat.core.broker import Broker, InProcess
 from chat.net.loops import new_loop
 from chat.net.server import ChatServer
@@ -31,9 +32,22 @@ def broker(settings: Settings) -> Broker:
     )
 
 
+def account_store(settings: Settings, chosen: Broker) -> AccountStore | None:
+    """With --accounts and --nats, the accounts live in JetStream KV; else (None) in SQLite
+    under --data-dir (`chat.net.accountdb`)."""
+    if not settings.accounts or not settings.nats:
+        return None
+    from chat.cluster.accountkv import AccountKV
+    from chat.cluster.natsbroker import NatsBroker
+
+    assert isinstance(chosen, NatsBroker)
+    return AccountKV(chosen)
+
+
 async def serve(settings: Settings) -> None:
     asyncio.get_running_loop().set_exception_handler(chat_log.asyncio_exception)
-    server = ChatServer(settings, broker(settings))
+    chosen = broker(settings)
+    server = ChatServer(settings, chosen, account_store(settings, chosen))
     await server.start()
     sidecar = None
     if settings.stats_port:  # the HTTP stats sidecar, on this same loop (chat.sidecar)

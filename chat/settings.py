@@ -149,6 +149,21 @@ class Settings:
         "seconds after which a silent node's nicks and members are freed (cluster mode)",
         gt=0,
     )
+    # accounts (issue 17; docs/protocol.md, "Accounts")
+    accounts: bool = _opt(
+        False,
+        "accounts: /register, /identify, IRC SASL PLAIN (over TLS) and PASS; registered nicks"
+        " are protected (stored in --data-dir, or in JetStream KV with --nats)",
+    )
+    data_dir: str = _opt(
+        "chat-data", "directory of the server's files: the account database (accounts.db)"
+    )
+    nick_grace: float = _opt(
+        30.0,
+        "seconds someone holding a registered nick has to identify before being renamed",
+        gt=0,
+        hi=3600,
+    )
     loop: str = _opt(
         "auto", "event loop (auto: uvloop when installed)", ["auto", "asyncio", "uvloop"]
     )

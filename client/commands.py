@@ -22,6 +22,8 @@ COMMANDS = {
     "/topic": "[#room] [text]: show or set the topic",
     "/who": "[#room]: list members",
     "/rooms": "list rooms",
+    "/register": "password: make your nick an account (servers with accounts)",
+    "/identify": "[account] password: identify (default account: your nick)",
     "/window": "N: show window N (also Alt-N)",
     "/quit": "[reason]: leave",
     "/mode": "[#room] [+imt-k ...]: show or change a room's modes",
@@ -51,6 +53,9 @@ ALIASES = {"/j": "/join", "/leave": "/part", "/query": "/msg", "/names": "/who",
            "/list": "/rooms", "/win": "/window", "/exit": "/quit"}  # fmt: skip
 PRIVATE = ("/msg ", "/query ")
 """Lines starting with these are never written to the history file."""
+SECRET = ("/register", "/identify")
+"""Lines starting with these hold a password: kept nowhere, not even in the session's history
+(Up never brings one back), never shown."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,12 @@ class Parsed:
 
 
 def is_private(line: str) -> bool:
-    return line.lstrip().lower().startswith(PRIVATE)
+    return line.lstrip().lower().startswith(PRIVATE) or is_secret(line)
+
+
+def is_secret(line: str) -> bool:
+    word = line.strip().split(" ", 1)[0].lower()
+    return word in SECRET
 
 
 def parse(line: str, current: str | None) -> Parsed:
@@ -130,6 +140,17 @@ def parse(line: str, current: str | None) -> Parsed:
     moderation = _moderation(word, rest, here)
     if moderation is not None:
         return moderation
+    if word == "/register":  # the rest of the line is the password, as the server reads it
+        if not rest:
+            return Parsed(error="usage: /register password")
+        return Parsed({"type": "register", "password": rest})
+    if word == "/identify":
+        account, _, password = rest.partition(" ")
+        if not rest:
+            return Parsed(error="usage: /identify [account] password")
+        if password.strip():
+            return Parsed({"type": "identify", "account": account, "password": password.strip()})
+        return Parsed({"type": "identify", "password": rest})
     return Parsed(error=f"unknown command {word}; /help lists them")
 
 

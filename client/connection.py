@@ -97,6 +97,10 @@ class Connection:
         self._warned_offline = False
         self._last_refusal = ""
         self._bye = ""  # the reason the server gave for closing, if it gave one
+        # accounts: the last password sent, and once the server accepted it, what re-identifies
+        # after a reconnect. In this process's memory only: never written, logged or shown.
+        self._secret: tuple[str | None, str] | None = None
+        self.credentials: tuple[str, str] | None = None
 
     @property
     def rejoining(self) -> bool:
@@ -117,6 +121,9 @@ class Connection:
         """Send now, or queue while offline. False (and a notice) if the queue is full."""
         if self.life.phase is Phase.CLOSED:
             return False
+        if command.get("type") in ("register", "identify"):
+            account = command.get("account")
+            self._secret = (str(account) if account else None, str(command["password"]))
         if self._writer is not None and self.life.phase is Phase.ONLINE and not self._rejoin.active:
             self._write(self._writer, command)
             return True
@@ -264,6 +271,9 @@ class Connection:
             return
         if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
             return
+        if ev["type"] == "account" and self._secret is not None:
+            self.credentials = (str(ev.get("account", "")), self._secret[1])
+            self._secret = None
         if self.life.phase is Phase.REGISTERING:
             self._registering(writer, ev)
         elif self.life.phase is Phase.ONLINE:
@@ -324,6 +334,9 @@ class Connection:
         rooms = self._rejoin.rooms
         back = f"back after {duration(away)}" + (f"; rejoining {', '.join(rooms)}" if rooms else "")
         self.on_event(local(back))
+        if self.credentials is not None:  # identified before the link dropped: again
+            account, password = self.credentials
+            self._write(writer, {"type": "identify", "account": account, "password": password})
         for command in self._rejoin.start(self.backlog.since):
             self._write(writer, command)
 

@@ -118,6 +118,8 @@ def _notice(kind: Any, c: dict[str, Any]) -> str | None:
         return None if c.get("code") == "current-room" else str(c["text"])
     if kind == "bye":
         return f"the server closed the session: {c['reason']}"
+    if kind == "account":
+        return f"you are now identified as {c['account']} ({c['event']})"
     if kind == "help":
         return "\n".join(clean(str(line)) for line in c["lines"])
     return _moderation(kind, c)

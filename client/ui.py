@@ -40,13 +40,14 @@ from prompt_toolkit.layout.processors import BeforeInput
 from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import SearchToolbar
 
-from client.commands import COMMANDS, parse
+from client.commands import COMMANDS, is_secret, parse
 from client.completion import ChatCompleter
 from client.connection import Connection, Event, local
 from client.keys import HELP, bindings
 from client.lifecycle import Phase
 from client.nicks import RULE, valid
 from client.render import STYLE, Fragments, mentions, render
+from client.secret import SecretProcessor
 from client.toolbar import toolbar
 from client.windows import Windows, route
 
@@ -75,7 +76,10 @@ class ChatUI:
         entry = Window(
             BufferControl(
                 self.input,
-                input_processors=[BeforeInput(self._prompt, style="class:prompt")],
+                input_processors=[
+                    SecretProcessor(),  # first: it works on the buffer's own positions
+                    BeforeInput(self._prompt, style="class:prompt"),
+                ],
                 search_buffer_control=search.control,
             ),
             height=Dimension(min=1, max=4),
@@ -148,6 +152,8 @@ class ChatUI:
             buff.reset()  # a nick is not worth keeping in the history
             self._nick_answer(line.strip())
             return False
+        if is_secret(line):
+            buff.reset()  # a password: not in the history, not even for Up
         room = self.state.current_room
         parsed = parse(line, room.name if room else None)
         if parsed.help:

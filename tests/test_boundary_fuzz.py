@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chat.core.accounts import AccountPolicy, Accounts, Outcome
 from chat.core.connection import Connection, Policy
 from chat.core.hub import Hub, Limits
 from chat.core.session import Session
@@ -51,12 +53,15 @@ PIECES = ["\ud800", "\udfff", "\udbff\udfff", "\ud83d", "\x00", "\x07", "\x08", 
           "\x85", "\x9b", "\u202e", "\u2066", "\u200b", "\ufeff", "\uffff", "\U0010ffff",
           "\u0301", "é", "\u0430", "//", "/", "\\", '"', "{", "[", " ", "x" * 300]  # fmt: skip
 COMMAND_TYPES = ["hello", "say", "me", "msg", "nick", "join", "part", "topic", "rooms", "who",
-                 "quit", "help", "ping", "dance", "", "HELLO", "\ud800"]  # fmt: skip
-STRING_FIELDS = ["nick", "text", "room", "to", "topic", "reason", "token"]
+                 "quit", "help", "ping", "register", "identify", "dance", "", "HELLO",
+                 "\ud800"]  # fmt: skip
+GOOD_TYPES = COMMAND_TYPES[:15]
+STRING_FIELDS = ["nick", "text", "room", "to", "topic", "reason", "token", "password",
+                 "account"]  # fmt: skip
 FIELDS = [*STRING_FIELDS, "version", "type"]
 TEXT_COMMANDS = ["nick", "join", "j", "part", "leave", "topic", "rooms", "list", "who",
                  "names", "msg", "query", "me", "help", "ping", "quit", "NICK", "Join",
-                 "dance", "", "/"]  # fmt: skip
+                 "register", "identify", "dance", "", "/"]  # fmt: skip
 
 surrogates = st.characters(categories=["Cs"])
 hostile_str = st.one_of(
@@ -130,7 +135,7 @@ def json_lines(draw: st.DrawFn) -> bytes:
 @st.composite
 def good_json_lines(draw: st.DrawFn) -> bytes:
     """A well-formed command whose strings are hostile (often valid, sometimes surrogates)."""
-    kind = draw(st.sampled_from(COMMAND_TYPES[:13]))
+    kind = draw(st.sampled_from(GOOD_TYPES))
     obj: dict[str, Any] = {"type": kind, "version": 1}
     for name in draw(st.lists(st.sampled_from(STRING_FIELDS), max_size=4)):
         obj[name] = draw(hostile_str)
@@ -243,8 +248,16 @@ POLICIES = [
 
 def settle(conns: list[Fuzzed], hub: Hub, now: float) -> None:
     """What the transport does after a pass: idle checks, writes, and forgetting the closed."""
+    outcomes = list(Outcome)
     for conn in conns:
         conn.idle_check(now)
+        accounts = hub.accounts
+        if accounts is not None:  # the transport's part: run the job, and the grace timer
+            if conn.waiting is not None:
+                conn.account_done(outcomes[len(conn.output) % len(outcomes)], now)
+            rename = accounts.expire(conn) if conn.guard else None
+            if rename is not None:
+                conn.inject(rename, now)
         conn.drain()
         if conn.closing and not conn.forgotten:  # `ended` -> `ChatServer.forget`, then `lost`
             conn.forgotten = True
@@ -262,11 +275,13 @@ def encodes(value: str) -> None:
     st.lists(hello, min_size=2, max_size=3),
     st.lists(op, max_size=30),
     st.booleans(),
+    st.booleans(),
 )
 def test_hostile_sequences_leave_every_stored_value_encodable(
     hellos: list[bytes | None],
     ops: list[tuple[int, bytes | tuple[bytes, bytes], int]],
     room_limit: bool,
+    accounts: bool,
 ) -> None:
     clock = [1000.0]
     hub = Hub(
@@ -280,6 +295,8 @@ def test_hostile_sequences_leave_every_stored_value_encodable(
         clock=lambda: 1.7e9,
         monotonic=lambda: clock[0],
     )
+    if accounts:  # with --accounts: passwords parked, outcomes of every kind, grace renames
+        Accounts(hub, AccountPolicy(grace=1.0), rng=random.Random(0)).known_all(["alice", "bob"])
     conns = [Fuzzed(hub, POLICIES[i], i + 1) for i in range(len(hellos))]
     for conn, first in zip(conns, hellos, strict=True):
         conn.start(clock[0])
@@ -392,7 +409,7 @@ def test_decoders_raise_only_protocol_errors_and_yield_only_text(line: bytes) ->
 @DECODE_FUZZ
 @given(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=4), st.text(surrogates, min_size=1))
 def test_a_lone_surrogate_in_any_field_never_gets_through(fields: list[str], bad: str) -> None:
-    for kind in COMMAND_TYPES[:13]:
+    for kind in GOOD_TYPES:
         obj: dict[str, Any] = {"type": kind, "version": 1}
         for name in fields:
             obj[name] = "x" + bad if name != "version" else 1

@@ -195,5 +195,6 @@ def test_a_bad_history_block_is_not_a_report(history: object) -> None:
 
 def test_the_wire_format_carries_every_snapshot_field() -> None:
     """A field added to `Snapshot` but not to the report would silently read as its default."""
-    carried = {*_SNAPSHOT_FIELDS, "disconnects", "errors", "history", "nodes", "moderation"}
+    carried = {*_SNAPSHOT_FIELDS, "disconnects", "errors", "history", "nodes", "moderation",
+               "accounts"}  # fmt: skip
     assert carried == {f.name for f in fields(Snapshot)}

@@ -117,6 +117,8 @@ def _document(report: Report, rooms: Sequence[RoomSnapshot]) -> dict[str, Any]:
     snap["errors"] = dict(s.errors)
     snap["history"] = asdict(s.history)
     snap["moderation"] = dict(s.moderation)
+    if s.accounts:  # only with --accounts; older readers ignore it
+        snap["accounts"] = dict(s.accounts)
     return {
         "v": REPORT_VERSION,
         "node": check_node(report.node),
@@ -180,6 +182,7 @@ def decode_report(data: bytes) -> Report:
         nodes=1,  # a report speaks for one node, whatever it claims
         history=_decode_history(snap),
         moderation=_counters(snap, "moderation") if "moderation" in snap else {},  # older nodes
+        accounts=_counters(snap, "accounts") if "accounts" in snap else {},
     )
     return Report(node=node, snapshot=snapshot, rooms=[_decode_room(r) for r in rooms])
 

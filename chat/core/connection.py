@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from chat.core.accounts import Outcome
 from chat.core.hub import LINK_DOWN
 from chat.core.ratelimit import TokenBucket, Verdict
 from chat.core.session import Session
@@ -130,6 +131,7 @@ class Connection(Session):
         "policy",
         "reason",
         "reserving",
+        "secure",
         "warned",
     )
 
@@ -144,6 +146,7 @@ class Connection(Session):
         self.reason = ""
         self.closed = False
         self.reserving: Reservation | None = None
+        self.secure = False  # over TLS (the transport says): IRC offers SASL only then
         self.bucket: TokenBucket | None = None
         self.dialect: Dialect | None = None
         self._splitter = LineSplitter(policy.max_line)
@@ -191,7 +194,7 @@ class Connection(Session):
         pass; False when done, closing, or waiting for a nick reservation (`reserving`)."""
         lines, i, spent = self._lines, self._next, 0
         try:
-            while i < len(lines) and self.reserving is None and not self.closing:
+            while i < len(lines) and not self.parked and not self.closing:
                 line = lines[i]
                 i += 1
                 self._line(line, now)
@@ -204,7 +207,12 @@ class Connection(Session):
             self._lines, self._next = [], 0
             return False
         self._next = i
-        return self.reserving is None
+        return not self.parked
+
+    @property
+    def parked(self) -> bool:
+        """Waiting for the transport: a nick reservation, or an account job (`waiting`)."""
+        return self.reserving is not None or self.waiting is not None
 
     def _line(self, line: Line, now: float) -> None:
         if self.bucket is not None and not self._admit(now):
@@ -222,7 +230,7 @@ class Connection(Session):
                     self._command(command, now)
             else:
                 for command in self.dialect.decode(line):
-                    if self.closing or not self._command(command, now):
+                    if self.closing or not self._command(command, now) or self.waiting:
                         break
         except ProtocolError as err:
             self.hub.error(self, err)
@@ -277,6 +285,32 @@ class Connection(Session):
         finally:
             if error is None and self.folded != fold(nick):  # reserved, but not ours after all
                 self.hub.broker.release(fold(nick))
+
+    # --- accounts (issue 17): a job run off the loop, and the grace rename ----------------------
+    def account_done(self, outcome: Outcome, now: float) -> None:
+        """The transport ran the account job of `waiting` (`chat.net.accountdb`)."""
+        job, self.waiting = self.waiting, None
+        if job is None or self.closing or self.hub.accounts is None:
+            return
+        try:
+            self._reply_bytes = 0
+            self.hub.accounts.finish(self, job, outcome)
+            self._charge(now)
+        except Exception as exc:  # the boundary, as in `process`
+            self.internal_error(exc)
+
+    def inject(self, command: c.Command, now: float) -> bool:
+        """Run `command` as if this client had sent it (the rename of a protected nick's
+        holder); False when the client is parked or closing: try again later."""
+        if self.closing or self.parked:
+            return False
+        try:
+            self._reply_bytes = 0
+            self._command(command, now)
+            self._charge(now)
+        except Exception as exc:  # the boundary, as in `process`
+            self.internal_error(exc)
+        return True
 
     def _admit(self, now: float) -> bool:
         """Charge one line to the token bucket; warn, drop or cut a flooder."""

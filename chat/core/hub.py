@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from chat.core import notes as w
 from chat.core import replay
+from chat.core.accounts import accounts_off
 from chat.core.broker import Broker, InProcess
 from chat.core.history import FIRST_EPOCH, MemoryHistory
 from chat.core.limits import Limits as Limits  # the hub's settings, re-exported
@@ -42,6 +43,9 @@ from chat.protocol.errors import (
 )
 from chat.protocol.names import MAX_NICK, check_nick, check_room, fold
 from chat.protocol.text import USAGE, TextCodec
+
+if TYPE_CHECKING:
+    from chat.core.accounts import Accounts
 
 log = structlog.get_logger("chat.hub")
 
@@ -75,6 +79,9 @@ class Hub:
             self.limits.room_create_per_address,
         )
         self.stats = Stats()
+        self.accounts: Accounts | None = None  # `chat.core.accounts` installs itself (--accounts)
+        self.before_nick: set[type] = set(_BEFORE_NICK)  # commands allowed before a nick
+        self.help_extra: list[str] = []  # /help lines of plug-ins (accounts)
         self._handlers: dict[type, Callable[[Session, Any], None]] = {
             c.Hello: self._hello,
             c.Nick: self._nick,
@@ -90,6 +97,8 @@ class Hub:
             c.Help: self._help,
             c.Ping: self._ping,
             c.History: self._history,
+            c.Register: accounts_off,  # until `chat.core.accounts` installs itself
+            c.Identify: accounts_off,
         }
         self.moderation = Moderation(self)  # adds its handlers (chat/core/modcommands.py)
 
@@ -102,7 +111,7 @@ class Hub:
     def handle(self, session: Session, command: c.Command) -> None:
         """Carry out one command; a ProtocolError becomes an error line to that client only."""
         try:
-            if session.nick is None and not isinstance(command, _BEFORE_NICK):
+            if session.nick is None and type(command) not in self.before_nick:
                 if isinstance(command, c.Say) and isinstance(session.codec, TextCodec):
                     command = c.Nick(command.text)  # a human's first plain line is their nick
                 else:
@@ -110,6 +119,15 @@ class Hub:
             self._handlers[type(command)](session, command)
         except ProtocolError as err:
             self.error(session, err)
+
+    def add_handler(
+        self, kind: type, handler: Callable[[Session, Any], None]
+    ) -> Callable[[Session, Any], None] | None:
+        """Handle commands of type `kind` with `handler` (a plug-in such as `chat.core.accounts`
+        adds its commands, or wraps one); returns the handler it replaces, if any."""
+        old = self._handlers.get(kind)
+        self._handlers[kind] = handler
+        return old
 
     def error(self, session: Session, err: ProtocolError) -> None:
         self.stats.errors[err.code] += 1
@@ -433,7 +451,8 @@ class Hub:
         s.close("quit")
 
     def _help(self, s: Session, cmd: c.Help) -> None:
-        s.send(e.HelpText(("commands:", *USAGE.values(), "//text sends a line starting with /")))
+        lines = ("commands:", *USAGE.values(), *self.help_extra)
+        s.send(e.HelpText((*lines, "//text sends a line starting with /")))
 
     def _ping(self, s: Session, cmd: c.Ping) -> None:
         s.send(e.Pong(cmd.token))

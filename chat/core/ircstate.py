@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from chat.core import ircmod, ircquery
+from chat.core import ircaccounts, ircmod, ircquery
 from chat.core.hub import Limits
 from chat.protocol import commands as c
 from chat.protocol import events as e
@@ -70,7 +70,9 @@ MOTD = (
     "Colour and formatting codes are removed from what you send; CTCP other than ACTION is",
     "not relayed. See docs/protocol.md, section IRC.",
 )
-_BEFORE_REGISTRATION = frozenset({"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT"})
+_BEFORE_REGISTRATION = frozenset(
+    {"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT", "AUTHENTICATE"}
+)
 _BROADCAST = (
     e.Message, e.Private, e.Joined, e.Parted, e.NickChanged, e.Quitted, e.ModeChanged, e.Kicked,
     e.Wallops,
@@ -127,6 +129,7 @@ class IrcState:
         "conn",
         "info",
         "realname",
+        "sasl",
         "target",
         "user",
         "wanted",
@@ -144,6 +147,7 @@ class IrcState:
         self.batches = 0  # batches started (their reference tags are `h1`, `h2`, ...)
         self.command = "*"  # the IRC command being answered ...
         self.target = ""  # ... and the channel or nick it is about right now
+        self.sasl: ircaccounts.Sasl | None = None  # accounts: a SASL exchange under way
 
     @property
     def nick(self) -> str:
@@ -160,7 +164,8 @@ class IrcState:
 
     @property
     def offered(self) -> tuple[str, ...]:
-        return CAPS if self.conn.hub.history is None else HISTORY_CAPS
+        caps = CAPS if self.conn.hub.history is None else HISTORY_CAPS
+        return (*caps, ircaccounts.CAP) if ircaccounts.offered(self) else caps
 
     # --- input --------------------------------------------------------------------------------
     def decode(self, data: bytes) -> Iterator[c.Command]:
@@ -202,7 +207,7 @@ class IrcState:
         registered = self.conn.nick is not None
         if sub == "LS":
             self.cap_open = not registered
-            self.push(line("CAP", self.nick, "LS", " ".join(self.offered)))
+            self.push(line("CAP", self.nick, "LS", ircaccounts.cap_ls(self.offered, msg)))
         elif sub == "LIST":
             self.push(line("CAP", self.nick, "LIST", " ".join(sorted(self.caps))))
         elif sub == "REQ":
@@ -266,6 +271,8 @@ class IrcState:
     def _pass(self, msg: IrcMessage) -> Iterator[c.Command]:
         if self.conn.nick is not None:
             self.push(line("462", self.nick, "You may not reregister"))
+        else:
+            ircaccounts.password(self, msg)  # accounts: identify once the nick is accepted
         return iter(())
 
     def _ping(self, msg: IrcMessage) -> Iterator[c.Command]:
@@ -370,6 +377,10 @@ class IrcState:
         moderation = ircmod.reply(self, event)  # 324, 341, 367/368, 381
         if moderation is not None:
             return moderation
+        if hub.accounts is not None:
+            answer = ircaccounts.reply(self, event)
+            if answer is not None:
+                return answer
         if isinstance(event, e.Welcome):
             return r.welcome(event.nick, self.info, ircquery.counts(hub))
         if isinstance(event, e.Members):
@@ -417,4 +428,6 @@ _HANDLERS = {
     "NAMES": IrcState._names,
     "LIST": IrcState._list,
     **ircmod.HANDLERS,  # MODE, KICK, INVITE, OPER, KILL, WALLOPS, SBAN, UNSBAN
+    "AUTHENTICATE": ircaccounts.authenticate,  # accounts (chat.core.ircaccounts)
+    "REGISTER": ircaccounts.register,
 }

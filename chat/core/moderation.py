@@ -21,8 +21,8 @@ account), answering None (allowed) or the `ProtocolError` to raise:
 Ban masks: `nick!user@host` with IRC's globs (`*` any run, `?` one character), matched
 case-insensitively against the user's nick, user name (IRC `USER`; the nick for the other
 dialects) and real address (the IP, not the `chat` shown in IRC masks); a bare nick `bob`
-means `bob!*@*`; `$a:name` matches a user identified to account `name` (accounts are not
-built yet: `Identity.account` is None, so such a ban matches nobody until they are).
+means `bob!*@*`; `$a:name` matches a user identified to account `name` (`Session.account`,
+set by `chat.core.accounts` with --accounts; without, such a ban matches nobody).
 
 Bounds (docs/protocol.md "Moderation"): `MAX_BANS` masks per room, `MAX_MODES` mode changes
 per command, `MAX_INVITES` pending invitations per room, `MAX_MUTE` seconds of mute,
@@ -82,7 +82,7 @@ class Identity:
     nick: str
     user: str
     host: str
-    account: str | None = None  # set by the accounts work once a user identifies
+    account: str | None = None  # `Session.account`: set once a user identifies
 
     @property
     def mask(self) -> str:

@@ -15,6 +15,7 @@ from chat.protocol.events import Event
 from chat.protocol.text import TEXT
 
 if TYPE_CHECKING:
+    from chat.core.accounts import Job
     from chat.core.rooms import Room
 
 
@@ -27,11 +28,14 @@ class Session(Outbox):
         "creating",
         "current",
         "folded",
+        "guard",
         "ip",
         "nick",
         "oper",
         "peer",
+        "preauth",
         "rooms",
+        "waiting",
     )
 
     def __init__(
@@ -50,8 +54,13 @@ class Session(Outbox):
         self.closing = False
         self.oper = ""  # the `--oper` name this client identified as (server operator), or ""
         self.account: str | None = None
-        """The account this client identified to: None until the accounts work sets it (ban
-        masks `$a:name` match it; `chat.core.moderation.Identity.account`)."""
+        """The account this client identified to (`chat.core.accounts`, --accounts): its folded
+        name, the nick it was registered with, folded; None until then. Ban masks `$a:name`
+        match it (`chat.core.moderation.Identity.account`); `Accounts.listeners` are told when
+        it is set."""
+        self.waiting: Job | None = None  # an account job the transport runs off the loop
+        self.guard = 0.0  # holding a registered nick unidentified: rename deadline (0: none)
+        self.preauth: str | None = None  # a password given before the nick (IRC PASS)
 
     # `push(data)` (from Outbox) queues bytes for this client; on overflow it is cut.
 

@@ -37,6 +37,9 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     moderation: Counter[str] = field(default_factory=Counter)
     """Moderation actions by name (kick, ban, kill, server-ban, ...; `chat.core.modcommands`)."""
+    accounts: Counter[str] = field(default_factory=Counter)
+    """Account events by kind (`chat.core.accounts.EVENTS`: registered, identified, failed,
+    throttled, busy, protected, renamed)."""
 
     def connected(self) -> None:
         self.accepted += 1
@@ -215,6 +218,8 @@ class Snapshot:
     history: HistorySnapshot = HistorySnapshot()
     moderation: Mapping[str, int] = field(default_factory=dict)
     """Moderation actions by name (kick, ban, kill, server-ban, ...), since start."""
+    accounts: Mapping[str, int] = field(default_factory=dict)
+    """Account events by kind (`Stats.accounts`; empty without --accounts)."""
 
     @property
     def uptime(self) -> float:
@@ -249,6 +254,7 @@ def snapshot(
         loop_lag_max=sampler.lag_max if sampler else 0.0,
         history=HistorySnapshot.of(history),
         moderation=dict(stats.moderation),
+        accounts=dict(stats.accounts),
     )
 
 
@@ -268,10 +274,12 @@ def merge(snapshots: Iterable[Snapshot], rooms: int | None = None) -> Snapshot:
     disconnects: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     moderation: Counter[str] = Counter()
+    accounts: Counter[str] = Counter()
     for s in snaps:
         disconnects.update(s.disconnects)
         errors.update(s.errors)
         moderation.update(s.moderation)
+        accounts.update(s.accounts)
     connections = sum(s.connections for s in snaps)
     return Snapshot(
         taken=max(s.taken for s in snaps),
@@ -293,6 +301,7 @@ def merge(snapshots: Iterable[Snapshot], rooms: int | None = None) -> Snapshot:
         nodes=sum(s.nodes for s in snaps),
         history=sum((s.history for s in snaps), HistorySnapshot()),
         moderation=dict(moderation),
+        accounts=dict(accounts),
     )
 
 

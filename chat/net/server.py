@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 import structlog
 
 from chat.core import ircstate
+from chat.core.accounts import AccountPolicy, Accounts, AccountStore
 from chat.core.broker import Broker, InProcess
 from chat.core.connection import Policy
 from chat.core.hub import Hub, Limits
 from chat.core.stats import Stats
 from chat.net import idle, tls
+from chat.net.accountdb import AccountService, SqliteAccounts
 from chat.net.bandb import BanStore
 from chat.net.flusher import Flusher
 from chat.net.historydb import HistoryDB
@@ -42,7 +44,12 @@ BACKLOG = 4096
 
 
 class ChatServer:
-    def __init__(self, settings: Settings, broker: Broker | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        broker: Broker | None = None,
+        account_store: AccountStore | None = None,
+    ) -> None:
         self.settings = s = settings
         self.broker = broker or InProcess()  # the cluster's, when `chat.cli` was given --nats
         # The core's limits and one connection's policy are named as the settings are.
@@ -63,6 +70,13 @@ class ChatServer:
         self._sweeper: asyncio.Task[None] | None = None
         self.historydb: HistoryDB | None = None
         self.bandb: BanStore | None = None
+        # accounts (--accounts): the rules in the core, the jobs run here (chat.net.accountdb)
+        self.accounts: AccountService | None = None
+        self._account_store = account_store
+        self._grace: dict[ChatProtocol, asyncio.TimerHandle] = {}
+        if s.accounts:
+            rules = Accounts(self.hub, AccountPolicy(grace=s.nick_grace))
+            rules.schedule = self._schedule_grace  # type: ignore[assignment]
         self.loop: asyncio.AbstractEventLoop
         self.flusher: Flusher
         self.port = 0
@@ -89,6 +103,10 @@ class ChatServer:
             self.historydb = await HistoryDB.open(s.history_db, self.hub.history)
         if s.history_db:  # server bans are kept in the same file
             self.bandb = await BanStore.open(s.history_db, self.hub.moderation)
+        if s.accounts and self.hub.accounts is not None:
+            store = self._account_store or SqliteAccounts(s.data_dir)
+            await store.open(self.hub.accounts.known)
+            self.accounts = AccountService(store)
         if s.plain:
             plain = await loop.create_server(
                 lambda: ChatProtocol(self), s.host, s.port, backlog=BACKLOG
@@ -172,6 +190,9 @@ class ChatServer:
             log.info("client.disconnected", conn_id=client.conn_id, peer=client.peer, reason=reason)
             return
         nick = client.nick
+        timer = self._grace.pop(client, None)
+        if timer is not None:
+            timer.cancel()
         self.hub.disconnect(client, reason)
         self.stats.disconnected(reason)
         log.info(
@@ -191,6 +212,23 @@ class ChatServer:
             del self.per_ip[client.ip]
         if not self.clients:
             self._all_gone.set()
+
+    def _schedule_grace(self, client: ChatProtocol, delay: float) -> None:
+        """`Accounts.schedule`: look at `client`'s nick again in `delay` seconds (one timer
+        per client holding a registered nick unidentified; none for anyone else)."""
+        old = self._grace.pop(client, None)
+        if old is not None:
+            old.cancel()
+        self._grace[client] = self.loop.call_later(delay, self._grace_due, client)
+
+    def _grace_due(self, client: ChatProtocol) -> None:
+        self._grace.pop(client, None)
+        accounts = self.hub.accounts
+        if accounts is None or client.closing:
+            return
+        command = accounts.expire(client)
+        if command is not None and client.inject(command, self.loop.time()):
+            client.resume()  # a nick to reserve (cluster): the transport takes it from here
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a per-connection step (a TLS handshake, a nick reservation) as a kept task."""
@@ -222,6 +260,8 @@ class ChatServer:
         await self._drain_all(timeout)
         for task in list(self._tasks):
             task.cancel()
+        if self.accounts is not None:
+            await self.accounts.close()
         await self.broker.stop()
         if self.historydb is not None:
             await self.historydb.close()

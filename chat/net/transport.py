@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from chat.core.accounts import Outcome
 from chat.core.connection import Connection
 from chat.net.tls import HANDSHAKE_TIMEOUT
 from chat.protocol.errors import SLOW_CONSUMER
@@ -72,6 +73,7 @@ class ChatProtocol(Connection, asyncio.Protocol):
         self._paused = False  # the transport asked us to stop writing
         self._reading = True
         self._abort: asyncio.TimerHandle | None = None
+        self.secure = tls is not None
 
     # --- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
@@ -166,6 +168,9 @@ class ChatProtocol(Connection, asyncio.Protocol):
         if self.reserving is not None:
             self._pause_reading()
             self.server.spawn(self._reserve())
+        elif self.waiting is not None:
+            self._pause_reading()
+            self.server.spawn(self._account())
         elif more:
             self._pause_reading()
             self.server.loop.call_soon(self._next_pass)
@@ -188,6 +193,22 @@ class ChatProtocol(Connection, asyncio.Protocol):
         _, nick = self.reserving
         error = await self.hub.broker.reserve(fold(nick))
         self.reserved(error, self.server.loop.time())
+        if not self.closing:
+            self._work()
+
+    async def _account(self) -> None:
+        """Accounts: run the parked job off the loop (this client's input waits), go on."""
+        job, service = self.waiting, self.server.accounts
+        assert job is not None
+        outcome = Outcome.DOWN if service is None else await service.run(job)
+        if self.waiting is job:
+            self.account_done(outcome, self.server.loop.time())
+        if not self.closing:
+            self._work()
+
+    def resume(self) -> None:
+        """Something outside this client's input changed its state (a rename was injected):
+        go on as after input."""
         if not self.closing:
             self._work()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +172,28 @@ class Wallops:
     text: str
 
 
+# --- accounts (issue 17; docs/protocol.md, "Accounts") ---------------------------------------
+# A password is never part of a repr: a command that reaches a log line or a traceback by
+# mistake still does not carry it.
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Register the current nick as an account with this password (and identify to it)."""
+
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Identify:
+    """Identify to `account` (None: the current nick's) with this password."""
+
+    password: str = field(repr=False)
+    account: str | None = None
+
+
+# --- end of accounts ------------------------------------------------------------------------
+
 Command = (
     Hello
     | Nick
@@ -196,4 +218,6 @@ Command = (
     | Kill
     | ServerBan
     | Wallops
+    | Register
+    | Identify
 )

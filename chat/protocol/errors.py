@@ -45,6 +45,14 @@ BAD_PASSWORD = "bad-password"
 NO_OPERS = "no-opers"
 KILLED = "killed"
 SERVER_BANNED = "server-banned"
+# accounts (issue 17; docs/protocol.md, "Accounts")
+ACCOUNTS_OFF = "accounts-off"
+ACCOUNT_EXISTS = "account-exists"
+WEAK_PASSWORD = "weak-password"  # (bad-password, above, is a wrong /oper password)
+AUTH_FAILED = "auth-failed"
+AUTH_THROTTLED = "auth-throttled"
+AUTH_BUSY = "auth-busy"
+ALREADY_IDENTIFIED = "already-identified"
 
 
 class ProtocolError(Exception):

@@ -185,6 +185,20 @@ class Wallops:
     text: str
 
 
+# --- accounts (issue 17) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """To one client: it is now identified to `account` (`event`: "registered" or
+    "identified")."""
+
+    event: str
+    account: str
+
+
+# --- end of accounts ------------------------------------------------------------------------
+
 Event = (
     Welcome
     | Message
@@ -208,4 +222,5 @@ Event = (
     | Invited
     | BanList
     | Wallops
+    | Account
 )

@@ -146,6 +146,9 @@ _PARSE: dict[str, Callable[[dict[str, Any]], c.Command]] = {
     "help": lambda o: c.Help(),
     "ping": lambda o: c.Ping((_str(o, "token", required=False) or "")[:64]),
     **_MODERATION,
+    # accounts (issue 17)
+    "register": lambda o: c.Register(_req(o, "password")),
+    "identify": lambda o: c.Identify(_req(o, "password"), _str(o, "account", required=False)),
 }
 
 
@@ -215,6 +218,7 @@ _SIMPLE: dict[type[Any], tuple[str, tuple[str, ...]]] = {
     e.Kicked: ("kick", ("room", "nick", "by", "reason", "members")),
     e.Invited: ("invite", ("room", "nick", "by")),
     e.Wallops: ("wallops", ("by", "text")),
+    e.Account: ("account", ("event", "account")),  # accounts (issue 17)
 }
 
 

@@ -44,6 +44,10 @@ USAGE: dict[str, str] = {
     "sban": "/sban <addr|net> [time] [why] refuse an address, e.g. 10.0.0.0/8 1d",
     "wallops": "/wallops <text>            a notice to every server operator",
 }
+ACCOUNT_USAGE: dict[str, str] = {  # accounts (issue 17): in /help with --accounts only
+    "register": "/register <password>       make your nick an account (8-256 bytes)",
+    "identify": "/identify [account] <password>  identify (default account: your nick)",
+}
 ALIASES = {"list": "rooms", "names": "who", "j": "join", "leave": "part", "query": "msg"}
 _PREFIX_MODES = {"op": "+o", "deop": "-o", "voice": "+v", "devoice": "-v"}
 """Friendly forms of `/mode`: `/op bob` is `/mode +o bob`."""
@@ -58,7 +62,8 @@ def _decode_utf8(line: bytes) -> str:
 
 def _need(arg: str, name: str) -> str:
     if not arg:
-        raise ProtocolError(BAD_COMMAND, "usage: " + USAGE[name].split("  ")[0])
+        usage = USAGE.get(name) or ACCOUNT_USAGE[name]
+        raise ProtocolError(BAD_COMMAND, "usage: " + usage.split("  ")[0])
     return arg
 
 
@@ -101,6 +106,8 @@ def _parse_command(text: str) -> c.Command:
     command = _moderation(name, rest)
     if command is not None:
         return command
+    if name in ("register", "identify"):
+        return _account(name, rest)
     raise ProtocolError(UNKNOWN_COMMAND, f"unknown command /{word[:32]}; type /help")
 
 
@@ -228,6 +235,28 @@ def _history(rest: str) -> c.Command:
     return c.History(room, None, None, count)
 
 
+# --- accounts (issue 17) -------------------------------------------------------------------
+
+
+def _account(name: str, rest: str) -> c.Command:
+    """`/register <password>`: the rest of the line is the password. `/identify <password>`
+    (one word) or `/identify <account> <password>` (the rest of the line after the account)."""
+    _need(rest, name)
+    if name == "register":
+        return c.Register(rest)
+    account, _, password = rest.partition(" ")
+    if password.strip():
+        return c.Identify(password.strip(), account)
+    return c.Identify(rest)
+
+
+def _account_event(ev: e.Account) -> str:
+    return f"* you are now identified as {ev.account} ({ev.event})"
+
+
+# --- end of accounts ------------------------------------------------------------------------
+
+
 def _message(ev: e.Message) -> str:
     when = f"[{time.strftime('%H:%M', time.gmtime(ev.ts))}] " if ev.replay else ""
     if ev.action:
@@ -289,6 +318,7 @@ _FORMAT: dict[type[Any], Callable[[Any], str]] = {
     e.Invited: lambda ev: f"* {ev.by} invited {ev.nick} to {ev.room}",
     e.BanList: _bans,
     e.Wallops: lambda ev: f"* wallops from {ev.by}: {ev.text}",
+    e.Account: _account_event,
 }
 
 

@@ -72,6 +72,15 @@ class ChatCollector(Collector):
             "chat_event_loop_lag_max_seconds", "Largest loop lag of the last 10 s", s.loop_lag_max
         )
         yield from _history(s.history)
+        accounts = CounterMetricFamily(
+            "chat_account_events",
+            "Account events (--accounts): registered, identified, failed, throttled, busy,"
+            " protected, renamed",
+            labels=["event"],
+        )
+        for event, n in sorted(s.accounts.items()):
+            accounts.add_metric([event], n)
+        yield accounts
 
 
 def _history(h: HistorySnapshot) -> Iterator[Metric]:

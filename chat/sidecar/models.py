@@ -122,6 +122,11 @@ class StatsOut(_Model):
         " privileged command refused), server-ban-refused (a connection from a banned address),"
         " join-refused-<code> (banned, invite-only, bad-key, room-full)",
     )
+    accounts: dict[str, int] = Field(
+        default_factory=dict,
+        description="account events by kind (registered, identified, failed, throttled, busy,"
+        " protected, renamed); empty without --accounts",
+    )
 
     @classmethod
     def of(cls, s: Snapshot) -> StatsOut:
@@ -150,6 +155,7 @@ class StatsOut(_Model):
             event_loop=EventLoop(lag_seconds=s.loop_lag, lag_max_seconds=s.loop_lag_max),
             history=History.of(s.history),
             moderation=dict(s.moderation),
+            accounts=dict(s.accounts),
         )
 
 
