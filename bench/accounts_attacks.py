@@ -115,11 +115,16 @@ async def main(seconds: float) -> None:
     )  # fmt: skip
     assert proc.stderr is not None
     port = 0
-    async with asyncio.timeout(30):
-        while not port:
-            entry = json.loads(await proc.stderr.readline())
-            if entry.get("event") == "server.started":
-                port = int(entry["port"])
+    try:
+        async with asyncio.timeout(30):
+            while not port:
+                entry = json.loads(await proc.stderr.readline())
+                if entry.get("event") == "server.started":
+                    port = int(entry["port"])
+    except BaseException:
+        proc.kill()  # never leave the server behind
+        await proc.wait()
+        raise
 
     async def drain(stream: asyncio.StreamReader) -> None:
         while await stream.readline():
