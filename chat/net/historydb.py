@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS messages (
 """
 
 Row = tuple[str, str, int, str, str, float, int]  # room, epoch, offset, nick, text, ts, action
+Batch = tuple[list[Row], list[tuple[str, str, int]], list[tuple[str, int]]]
+"""One transaction: the messages, each touched room's (key, epoch, last offset), the trims."""
 
 
 class HistoryDB:
@@ -93,30 +95,24 @@ class HistoryDB:
             rooms.append((key, epoch, last, entries))
         return rooms
 
-    def _store(self, rows: list[Row]) -> None:
+    def _store(self, batch: Batch) -> None:
+        """In the database thread: one transaction. Everything it writes was shaped on the loop
+        (`_take`), so this thread runs almost no Python, only SQLite (which lets go of the GIL
+        while it works): a writer that held the GIL for its own loops would make the event loop
+        wait for it, up to the interpreter's switch interval (5 ms) each time."""
         db = self._db
         assert db is not None
-        last: dict[str, tuple[str, int]] = {}
-        for room, epoch, offset, *_ in rows:
-            last[room] = (epoch, offset)
+        messages, rooms, trims = batch
         with db:  # one transaction
-            db.executemany(
-                "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (room, offset, nick, text, ts, action)
-                    for room, _, offset, nick, text, ts, action in rows
-                ],
+            db.executemany(  # ?2, the epoch, is the room's (below)
+                "INSERT OR REPLACE INTO messages VALUES (?1, ?3, ?4, ?5, ?6, ?7)", messages
             )
             db.executemany(
                 "INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
                 " SET epoch = excluded.epoch, last = excluded.last",
-                [(room, epoch, offset) for room, (epoch, offset) in last.items()],
+                rooms,
             )
-            size = self.memory.size
-            db.executemany(
-                "DELETE FROM messages WHERE room = ? AND offset <= ?",
-                [(room, offset - size) for room, (_, offset) in last.items()],
-            )
+            db.executemany("DELETE FROM messages WHERE room = ? AND offset <= ?", trims)
 
     # --- the event loop -----------------------------------------------------------------------
     def _queue(self, stream: Stream, entry: Entry) -> None:
@@ -139,15 +135,25 @@ class HistoryDB:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                count = min(BATCH, len(self._pending))
-                rows = [self._pending.popleft() for _ in range(count)]
+                batch = self._take()
                 try:
-                    await loop.run_in_executor(self._thread, self._store, rows)
-                    self.written += len(rows)
+                    await loop.run_in_executor(self._thread, self._store, batch)
+                    self.written += len(batch[0])
                 except sqlite3.Error as err:
-                    self.dropped += len(rows)
-                    log.error("history.write_failed", error=str(err), lost=len(rows))
+                    self.dropped += len(batch[0])
+                    log.error("history.write_failed", error=str(err), lost=len(batch[0]))
             self._idle.set()
+
+    def _take(self) -> Batch:
+        """The next transaction's rows, shaped here on the loop (see `_store`)."""
+        pending = self._pending
+        popleft = pending.popleft
+        messages = [popleft() for _ in range(min(BATCH, len(pending)))]
+        last = {row[0]: (row[1], row[2]) for row in messages}  # each room's newest in the batch
+        size = self.memory.size
+        rooms = [(room, epoch, offset) for room, (epoch, offset) in last.items()]
+        trims = [(room, offset - size) for room, (_, offset) in last.items()]
+        return messages, rooms, trims
 
     async def flush(self) -> None:
         """Wait until everything queued so far is on disk."""
