@@ -347,5 +347,11 @@ async def test_moderation_actions_are_in_stats_and_metrics() -> None:
         m = await metrics(http)
         assert m[("chat_moderation_actions_total", (("action", "kick"),))] == 1
         assert m[("chat_moderation_actions_total", (("action", "ban"),))] == 1
+        await alice.send("/mode #m +ik sesame")
+        await alice.expect(r"sets mode \+ik")
+        room = await get(http, "/rooms/%23m")
+        assert (room["modes"], room["bans"]) == ("+ink *", 1)  # the key's value is never shown
+        listed = {r["name"]: r for r in (await get(http, "/rooms"))["items"]}
+        assert listed["#m"]["modes"] == "+ink *" and listed["#lobby"]["modes"] == "+n"
         await alice.close()
         await bob.close()

@@ -450,6 +450,10 @@ def test_garbage_is_not_a_report(data: bytes) -> None:
         {"rooms__0__topic": None},
         {"rooms__1__messages_per_second": -1},
         {"rooms__0__last_activity": _DELETE},
+        {"rooms__0__modes": "imnt"},
+        {"rooms__0__modes": "+" + "i" * 100},
+        {"rooms__0__modes": 3},
+        {"rooms__0__bans": -1},
     ],
 )
 def test_an_invalid_report_raises_value_error(changes: dict[str, Any]) -> None:

@@ -35,6 +35,8 @@ REPORT_VERSION = 1
 REPORT_ROOMS = 1000
 """Most rooms one report carries."""
 MAX_REPORT_BYTES = 512 * 1024
+MAX_MODES_TEXT = 64
+"""A room's modes as 324 shows them (`+imntlk 1000 *`) are far shorter."""
 """Most bytes one encoded report takes; half of NATS's default max payload."""
 
 SUBJECT_PREFIX = "chat.stats"
@@ -136,6 +138,8 @@ def _room(r: RoomSnapshot) -> dict[str, Any]:
         "messages": r.messages,
         "messages_per_second": r.messages_per_second,
         "last_activity": r.last_activity,
+        "modes": r.modes,
+        "bans": r.bans,
     }
 
 
@@ -205,7 +209,16 @@ def _decode_room(value: object) -> RoomSnapshot:
         messages=_count(r, "messages"),
         messages_per_second=_optional_number(r, "messages_per_second"),
         last_activity=_optional_number(r, "last_activity"),
+        modes=_modes(r) if "modes" in r else "+n",  # older nodes send none
+        bans=_count(r, "bans") if "bans" in r else 0,
     )
+
+
+def _modes(r: dict[str, Any]) -> str:
+    modes = _text(r, "modes")
+    if len(modes) > MAX_MODES_TEXT or not modes.startswith("+"):
+        raise ValueError(f"room modes {modes!r:.40} are not +flags [params]")
+    return modes
 
 
 def _no_constant(name: str) -> Any:

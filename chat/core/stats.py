@@ -316,13 +316,18 @@ class RoomSnapshot:
     messages: int
     messages_per_second: float | None
     last_activity: float | None
+    modes: str = "+n"
+    """Its modes as IRC's 324 shows them, a key as `*` (chat/core/moderation.py)."""
+    bans: int = 0
+    """Entries on its ban list."""
 
 
 def merge_rooms(rooms: Iterable[RoomSnapshot]) -> list[RoomSnapshot]:
     """Combine the same rooms seen by several nodes, keyed by folded name, first-seen order.
 
     Members add up (each node counts its own), as do messages posted on each node and their
-    rates; the latest activity wins, and the first non-empty topic.
+    rates; the latest activity wins, and the first non-empty topic. Modes and bans hold
+    cluster-wide, so every node reports the same; the longest ban list wins a race.
     """
     merged: dict[str, RoomSnapshot] = {}
     for r in rooms:
@@ -340,5 +345,7 @@ def merge_rooms(rooms: Iterable[RoomSnapshot]) -> list[RoomSnapshot]:
             messages=have.messages + r.messages,
             messages_per_second=sum(rates) if rates else None,
             last_activity=max(active) if active else None,
+            modes=have.modes,
+            bans=max(have.bans, r.bans),
         )
     return list(merged.values())

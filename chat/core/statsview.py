@@ -116,6 +116,7 @@ class LocalView:
         ]
 
     def _snap(self, room: Room, now: float) -> RoomSnapshot:
+        modes = self.hub.moderation.rooms.get(room.folded)
         return RoomSnapshot(
             name=room.name,
             folded=room.folded,
@@ -124,4 +125,6 @@ class LocalView:
             messages=room.messages,
             messages_per_second=self.room_rates.rate(room.folded, room, room.messages, now),
             last_activity=room.last_activity or None,
+            modes=modes.flags(show_key=False) if modes is not None else "+n",
+            bans=len(modes.bans) if modes is not None else 0,
         )

@@ -172,6 +172,10 @@ class Room(_Model):
     last_activity: float | None = Field(
         description="Unix seconds of the last message or action; null if none yet"
     )
+    modes: str = Field(
+        description="room modes as IRC shows them, e.g. `+imntl 50`; a key as `*`, never its value"
+    )
+    bans: int = Field(ge=0, description="entries on the room's ban list")
 
     @classmethod
     def of(cls, r: RoomSnapshot) -> Room:
@@ -182,6 +186,8 @@ class Room(_Model):
             messages_total=r.messages,
             messages_per_second=r.messages_per_second,
             last_activity=r.last_activity,
+            modes=r.modes,
+            bans=r.bans,
         )
 
 
