@@ -218,7 +218,7 @@ async def test_server_bans_survive_a_restart_with_a_store(tmp_path: Path) -> Non
         await root.expect(r"^\* 10\.9\.0\.0/16 is no longer banned$")
         await root.close()
     async with running_server(history_db=db) as srv:
-        assert list(srv.hub.moderation.server_bans) == ["127.0.0.2/32"]
+        assert list(srv.hub.operators.server_bans) == ["127.0.0.2/32"]
         again = TextClient(
             *await asyncio.open_connection("127.0.0.1", srv.port, local_addr=("127.0.0.2", 0))
         )

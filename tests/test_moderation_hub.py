@@ -252,7 +252,7 @@ def test_server_operator_commands_refused_to_everyone_else(command: c.Command) -
     alice, _ = room_of_two(h)  # alice is a room operator: not a server operator
     h.handle(alice, command)
     assert error(alice)["code"] == "no-privileges"
-    assert not h.moderation.server_bans and "alice" in h.nicks
+    assert not h.operators.server_bans and "alice" in h.nicks
 
 
 def test_names_are_folded_and_an_operator_nick_cannot_be_borrowed() -> None:
@@ -280,7 +280,7 @@ def test_operator_logins_are_bounded_while_checks_run_elsewhere() -> None:
     h = hub()
     alice, _ = room_of_two(h)
     pending: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
-    h.moderation.offload = lambda work, done: pending.append((work, done))
+    h.operators.offload = lambda work, done: pending.append((work, done))
     for _ in range(6):
         h.handle(alice, c.Oper("root", "guess"))
     assert len(pending) == 4 and [ev["code"] for ev in alice.events()] == ["rate-limited"] * 2

@@ -21,6 +21,7 @@ from chat.core.broker import Broker, InProcess
 from chat.core.history import FIRST_EPOCH, MemoryHistory
 from chat.core.limits import Limits as Limits  # the hub's settings, re-exported
 from chat.core.modcommands import Moderation
+from chat.core.opercommands import ServerOperators
 from chat.core.ratelimit import CreationBudget
 from chat.core.roomindex import SizeIndex
 from chat.core.rooms import Room, deliver
@@ -100,12 +101,13 @@ class Hub:
             c.Register: accounts_off,  # until `chat.core.accounts` installs itself
             c.Identify: accounts_off,
         }
+        self.operators = ServerOperators(self)  # adds its handlers (chat/core/opercommands.py)
         self.moderation = Moderation(self)  # adds its handlers (chat/core/modcommands.py)
 
     # --- entry points used by the transport ----------------------------------------------
     def connect(self, session: Session) -> None:
         self.stats.connected()
-        if self.moderation.admit(session):  # not from a server-banned address
+        if self.operators.admit(session):  # not from a server-banned address
             session.send(e.Notice(GREETING, "greeting"))
 
     def handle(self, session: Session, command: c.Command) -> None:

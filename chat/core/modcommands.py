@@ -1,14 +1,16 @@
-"""The moderation commands and the hub's moderation state. Pure logic, no I/O.
+"""Room moderation: the commands of room operators and the rooms' moderation state. Pure
+logic, no I/O.
 
-`Moderation` holds what `chat.core.moderation` rules on (each room's `RoomModes`, the server
-bans, the configured server operators) and registers its handlers in the hub's dispatch table
-(`Mode`, `Kick`, `Invite`, `Bans`, `Mute`, `Oper`, `Kill`, `ServerBan`, `Wallops`). The hub
-calls its hooks where a rule applies: `check_join`, `created`, `check_speak`, `check_topic`,
-`left`, `renamed`, `dropped`, `prefixes`, `admit`.
+`Moderation` (`hub.moderation`) holds what `chat.core.moderation` rules on for rooms (each
+room's `RoomModes`) and registers its handlers in the hub's dispatch table (`Mode`, `Kick`,
+`Invite`, `Bans`, `Mute`). The hub calls its hooks where a rule applies: `check_join`,
+`created`, `check_speak`, `check_topic`, `left`, `renamed`, `dropped`, `prefixes`. Server
+operators' commands and the server bans are `chat.core.opercommands` (`hub.operators`).
 
 Cluster-wide: every change is published (`chat.core.notes`: a room's whole state as `Modes`,
-`Kicked`, `Invited`, `Killed`, `ServerBanned`, `Wallops`) and applied by the other nodes through
-`apply_note` (from `chat.cluster.inbound`), so a ban set on one node refuses a join on another.
+`Kicked`, `Invited`) and applied by the other nodes through `apply_note` (from
+`chat.cluster.inbound`; it hands `Killed`, `ServerBanned` and `Wallops` to `hub.operators`), so
+a ban set on one node refuses a join on another.
 
 Every action is logged as a structlog event `moderation.<action>` (who, what, to whom, room;
 never a reason or a wallops text) and counted in `Stats.moderation` (`/stats`, `/metrics`).
@@ -16,8 +18,7 @@ never a reason or a wallops text) and counted in `Stats.moderation` (`/stats`, `
 
 from __future__ import annotations
 
-import functools
-import itertools
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,23 +26,15 @@ import structlog
 
 from chat.core import moderation as m
 from chat.core import notes as w
-from chat.core import operhash
-from chat.core.rooms import Room, deliver
+from chat.core.rooms import Room
 from chat.core.session import Session
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import (
     ALREADY_IN_ROOM,
-    BAD_COMMAND,
-    BAD_PASSWORD,
-    KILLED,
-    NO_OPERS,
-    NO_PRIVILEGES,
     NO_SUCH_NICK,
     NOT_IN_ROOM,
     NOT_IN_THAT_ROOM,
-    RATE_LIMITED,
-    SERVER_BANNED,
     ProtocolError,
 )
 from chat.protocol.names import check_room, fold
@@ -51,16 +44,17 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("chat.moderation")
 
-Offload = Callable[[Callable[[], bool], Callable[[bool], None]], None]
-"""Run a slow pure function elsewhere, then call back on the hub's thread with its result."""
-MAX_VERIFYING = 4
-"""Operator password checks in flight at once, server-wide (more: `rate-limited`)."""
 REASON_LEN = 300
+"""Kick and kill reasons are cut to this many characters."""
 
 
-def inline(work: Callable[[], bool], done: Callable[[bool], None]) -> None:
-    """The default `Offload` (tests, an in-memory hub): run now."""
-    done(work())
+def record(counts: Counter[str], s: Session, action: str, room: str = "", **fields: Any) -> None:
+    """Count a moderation action and log it as `moderation.<action>` (never a reason)."""
+    counts[action] += 1
+    if action == "mode" and "+b" in str(fields.get("change", "")):
+        counts["ban"] += 1
+    event = "moderation." + action.replace("-", "_")
+    log.info(event, conn_id=s.conn_id, nick=s.nick, room=room or None, **fields)
 
 
 def identity(s: Session) -> m.Identity:
@@ -74,12 +68,6 @@ class Moderation:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.rooms: dict[str, m.RoomModes] = {}
-        self.server_bans: dict[str, m.ServerBan] = {}
-        self.opers = operhash.parse_opers(hub.limits.oper)
-        self.offload: Offload = inline
-        self.persist: Callable[[dict[str, m.ServerBan]], None] = lambda bans: None
-        """Told when the server bans change (the server saves them: `chat.net.bandb`)."""
-        self.verifying = 0
         self.counts = hub.stats.moderation
         handlers: dict[type, Callable[[Session, Any], None]] = {
             c.Mode: self._mode,
@@ -87,27 +75,10 @@ class Moderation:
             c.Invite: self._invite,
             c.Bans: self._bans,
             c.Mute: self._mute,
-            c.Oper: self._oper,
-            c.Kill: self._kill,
-            c.ServerBan: self._server_ban,
-            c.Wallops: self._wallops,
         }
         hub._handlers.update(handlers)
 
     # --- hooks the hub calls ----------------------------------------------------------------
-    def admit(self, s: Session) -> bool:
-        """A new connection: False (and it is told and closed) if its address is banned."""
-        if not self.server_bans:
-            return True
-        ban = m.address_banned(self.server_bans, s.ip, self.hub.clock())
-        if ban is None:
-            return True
-        self.counts["server-ban-refused"] += 1
-        log.info("moderation.server_ban_refused", conn_id=s.conn_id, peer=s.peer, net=ban.net)
-        s.send(e.Error(SERVER_BANNED, f"your address is banned from this server: {ban.reason}"))
-        s.close(SERVER_BANNED)
-        return False
-
     def check_join(self, s: Session, key: str, name: str, room_key: str | None, size: int) -> None:
         modes = self.rooms.get(key)
         if modes is None:
@@ -273,11 +244,7 @@ class Moderation:
         return m.apply_change(modes, ch)
 
     def _record(self, s: Session, action: str, room: str = "", **fields: Any) -> None:
-        self.counts[action] += 1
-        if action == "mode" and "+b" in str(fields.get("change", "")):
-            self.counts["ban"] += 1
-        event = "moderation." + action.replace("-", "_")
-        log.info(event, conn_id=s.conn_id, nick=s.nick, room=room or None, **fields)
+        record(self.counts, s, action, room, **fields)
 
     def _bans(self, s: Session, cmd: c.Bans) -> None:
         _, shown, _, modes = self._target(s, cmd.room)
@@ -360,122 +327,6 @@ class Moderation:
             target.send(e.Notice(text, "mute"))
         self._publish(key, shown, "", "")
 
-    # --- server operators ---------------------------------------------------------------------
-    def _oper(self, s: Session, cmd: c.Oper) -> None:
-        if not self.opers:
-            raise ProtocolError(NO_OPERS, "this server has no operators (--oper)")
-        if self.verifying >= MAX_VERIFYING:
-            raise ProtocolError(RATE_LIMITED, "too many operator logins at once; try again")
-        stored = self.opers.get(cmd.name) or _decoy()
-        name, password = cmd.name, cmd.password
-        self.verifying += 1
-
-        def done(ok: bool) -> None:
-            self.verifying -= 1
-            if s.closing:
-                return
-            if not ok or name not in self.opers:
-                self.counts["oper-failed"] += 1
-                log.warning("moderation.oper_failed", conn_id=s.conn_id, nick=s.nick,
-                            peer=s.peer)  # fmt: skip
-                s.send(e.Error(BAD_PASSWORD, "wrong operator name or password"))
-                return
-            s.oper = name
-            self._record(s, "oper", oper=name)
-            s.send(e.Notice("you are now a server operator", "oper"))
-
-        self.offload(lambda: operhash.verify(password, stored), done)
-
-    def _need_oper(self, s: Session, what: str) -> None:
-        if not s.oper:
-            self.counts["refused"] += 1
-            log.info("moderation.refused", conn_id=s.conn_id, nick=s.nick, action=what)
-            raise ProtocolError(NO_PRIVILEGES, f"/{what} is for server operators (/oper)")
-
-    def _kill(self, s: Session, cmd: c.Kill) -> None:
-        self._need_oper(s, "kill")
-        folded = fold(cmd.nick)
-        target = self.hub.nicks.get(folded)
-        remote = self.hub.broker.view.locate(folded)
-        if target is None and remote is None:
-            raise ProtocolError(NO_SUCH_NICK, f'nobody is called "{cmd.nick[:32]}"')
-        nick = target.nick if target is not None else remote[1] if remote else cmd.nick
-        reason = cmd.reason[:REASON_LEN]
-        self._record(s, "kill", target=nick)
-        by = s.nick or ""
-        if target is not None:
-            self.kill(target, by, reason)
-        else:
-            self.hub.broker.publish(w.Killed(self.hub.broker.node, nick or "", by, reason))
-        s.send(e.Notice(f"{nick} was killed", "kill"))
-
-    def kill(self, target: Session, by: str, reason: str) -> None:
-        why = f"killed by {by}" + (f": {reason}" if reason else "")
-        target.send(e.Error(KILLED, why))
-        self.hub.disconnect(target, KILLED, why)
-        target.close(KILLED)
-
-    def _server_ban(self, s: Session, cmd: c.ServerBan) -> None:
-        self._need_oper(s, "sban")
-        now = self.hub.clock()
-        m.prune(self.server_bans, now)
-        if not cmd.mask:
-            bans = itertools.islice(self.server_bans.values(), self.hub.limits.list_limit)
-            rows = tuple(
-                f"{b.net} ({b.until - now:.0f}s left, by {b.by})"
-                + (f": {b.reason}" * bool(b.reason))
-                for b in bans
-            )
-            s.send(e.BanList("*", rows))
-            return
-        net = m.parse_network(cmd.mask)
-        if cmd.remove:
-            if self.server_bans.pop(net, None) is None:
-                raise ProtocolError(BAD_COMMAND, f"{net} is not banned")
-            self._record(s, "server-unban", net=net)
-            self.persist(self.server_bans)
-            self.hub.broker.publish(
-                w.ServerBanned(self.hub.broker.node, net, 0.0, "", s.nick or "")
-            )
-            s.send(e.Notice(f"{net} is no longer banned", "sban"))
-            return
-        if net not in self.server_bans and len(self.server_bans) >= m.MAX_SERVER_BANS:
-            raise ProtocolError(BAD_COMMAND, f"{m.MAX_SERVER_BANS} server bans at most")
-        seconds = cmd.seconds if 0 < cmd.seconds <= m.MAX_SERVER_BAN_TIME else m.MAX_SERVER_BAN_TIME
-        ban = m.ServerBan(net, now + seconds, cmd.reason[:REASON_LEN], s.nick or "")
-        self._record(s, "server-ban", net=net, seconds=seconds)
-        cut = self.server_ban(ban)
-        self.hub.broker.publish(
-            w.ServerBanned(self.hub.broker.node, net, ban.until, ban.reason, ban.by)
-        )
-        s.send(e.Notice(f"{net} is banned for {seconds}s ({cut} connection(s) cut)", "sban"))
-
-    def server_ban(self, ban: m.ServerBan) -> int:
-        """Hold `ban` and cut this node's users it covers; how many were cut."""
-        self.server_bans[ban.net] = ban
-        self.persist(self.server_bans)
-        covered = [
-            session
-            for session in list(self.hub.nicks.values())
-            if m.address_banned({ban.net: ban}, session.ip, self.hub.clock()) is not None
-        ]
-        for session in covered:
-            self.kill(
-                session,
-                ban.by,
-                "your address is banned" + (f": {ban.reason}" if ban.reason else ""),
-            )
-        return len(covered)
-
-    def _wallops(self, s: Session, cmd: c.Wallops) -> None:
-        self._need_oper(s, "wallops")
-        self._record(s, "wallops")
-        self.wallops(s.nick or "", cmd.text)
-        self.hub.broker.publish(w.Wallops(self.hub.broker.node, s.nick or "", cmd.text))
-
-    def wallops(self, by: str, text: str) -> None:
-        deliver([x for x in self.hub.nicks.values() if x.oper], e.Wallops(by, text))
-
     # --- notes from other nodes (chat.cluster.inbound) ---------------------------------------
     def apply_note(self, note: w.Note) -> None:
         hub = self.hub
@@ -505,17 +356,8 @@ class Moderation:
                 target = hub.nicks.get(fold(note.nick))
                 if target is not None:
                     target.send(e.Invited(note.name, note.nick, note.by))
-            case w.Killed():
-                target = hub.nicks.get(fold(note.nick))
-                if target is not None:
-                    self.kill(target, note.by, note.reason)
-            case w.ServerBanned():
-                if note.until:
-                    self.server_ban(m.ServerBan(note.net, note.until, note.reason, note.by))
-                elif self.server_bans.pop(note.net, None) is not None:
-                    self.persist(self.server_bans)
-            case w.Wallops():
-                self.wallops(note.by, note.text)
+            case w.Killed() | w.ServerBanned() | w.Wallops():
+                hub.operators.apply_note(note)
 
     def _tell_muted(self, room: Room, before: dict[str, float], after: dict[str, float]) -> None:
         """Members of this node muted (or let speak again) on another node are told."""
@@ -538,10 +380,7 @@ class Moderation:
             note = self._note(key, room.name, "", "")
             if note is not None:
                 notes.append(note)
-        now = self.hub.clock()
-        for ban in self.server_bans.values():
-            if ban.until > now:
-                notes.append(w.ServerBanned(node, ban.net, ban.until, ban.reason, ban.by))
+        notes.extend(self.hub.operators.state(node))
         return notes
 
 
@@ -557,9 +396,3 @@ def _merge(changes: list[str]) -> str:
         if arg:
             params.append(arg)
     return " ".join(["".join(letters), *params])
-
-
-@functools.cache
-def _decoy() -> str:
-    """Checked for an unknown operator name, so a wrong name costs what a wrong password does."""
-    return operhash.hash_password("no such operator", b"0123456789abcdef")

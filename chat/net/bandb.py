@@ -3,7 +3,7 @@
 Server bans (`/sban`) change rarely (an operator's command) and are few (at most
 `chat.core.moderation.MAX_SERVER_BANS`), so each change rewrites the whole table in one
 transaction, in a database thread of its own: the event loop never waits for the disk. At
-start-up the bans not yet expired are loaded back into the hub (`Moderation.server_bans`).
+start-up the bans not yet expired are loaded back into the hub (`ServerOperators.server_bans`).
 Room modes and room bans are not stored: a room's moderation state lives while the room has
 members (as on IRC without channel registration), and a restart empties every room.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import structlog
 
-from chat.core.modcommands import Moderation
 from chat.core.moderation import ServerBan
+from chat.core.opercommands import ServerOperators
 
 log = structlog.get_logger("chat.bandb")
 
@@ -38,15 +38,15 @@ class BanStore:
         self._writes: set[asyncio.Future[None]] = set()
 
     @classmethod
-    async def open(cls, path: str, moderation: Moderation) -> BanStore:
-        """Open (or create) the table, load the live bans into `moderation`, and save every
+    async def open(cls, path: str, operators: ServerOperators) -> BanStore:
+        """Open (or create) the table, load the live bans into `operators`, and save every
         change from now on."""
         store = cls(path)
         loop = asyncio.get_running_loop()
         bans = await loop.run_in_executor(store._thread, store._load, time.time())
         for ban in bans:
-            moderation.server_bans[ban.net] = ban
-        moderation.persist = store.save
+            operators.server_bans[ban.net] = ban
+        operators.persist = store.save
         log.info("bans.opened", path=path, server_bans=len(bans))
         return store
 

@@ -55,7 +55,7 @@ class ChatServer:
         # The core's limits and one connection's policy are named as the settings are.
         limits = _pick(Limits, s, room_create_per_address=s.max_per_ip > 0)
         self.hub = Hub(limits, broker=self.broker)
-        self.hub.moderation.offload = self._offload  # operator passwords: off the loop
+        self.hub.operators.offload = self._offload  # operator passwords: off the loop
         self.policy = _pick(Policy, s)
         self.clients: dict[int, ChatProtocol] = {}
         """Every admitted socket, TLS handshakes in progress included."""
@@ -102,7 +102,7 @@ class ChatServer:
         if s.history_db and self.hub.history is not None:
             self.historydb = await HistoryDB.open(s.history_db, self.hub.history)
         if s.history_db:  # server bans are kept in the same file
-            self.bandb = await BanStore.open(s.history_db, self.hub.moderation)
+            self.bandb = await BanStore.open(s.history_db, self.hub.operators)
         if s.accounts and self.hub.accounts is not None:
             store = self._account_store or SqliteAccounts(s.data_dir)
             await store.open(self.hub.accounts.known)
