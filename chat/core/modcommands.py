@@ -26,6 +26,7 @@ import structlog
 
 from chat.core import moderation as m
 from chat.core import notes as w
+from chat.core.modstore import Keeper
 from chat.core.rooms import Room
 from chat.core.session import Session
 from chat.protocol import commands as c
@@ -68,6 +69,7 @@ class Moderation:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.rooms: dict[str, m.RoomModes] = {}
+        self.keeper = Keeper()  # what a store keeps across a restart (chat/core/modstore.py)
         self.counts = hub.stats.moderation
         handlers: dict[type, Callable[[Session, Any], None]] = {
             c.Mode: self._mode,
@@ -82,8 +84,10 @@ class Moderation:
     def check_join(self, s: Session, key: str, name: str, room_key: str | None, size: int) -> None:
         modes = self.rooms.get(key)
         if modes is None:
-            return
-        err = m.may_join(modes, identity(s), name, room_key, size)
+            modes = self._restore(key)  # a room re-created empty: its kept modes and bans hold
+            if modes is None:
+                return
+        err = m.may_join(modes, identity(s), name, room_key, size, bool(s.oper))
         if err is not None:
             self.counts[f"join-refused-{err.code}"] += 1
             log.info("moderation.join_refused", conn_id=s.conn_id, nick=s.nick, room=name,
@@ -95,9 +99,16 @@ class Moderation:
     def created(self, room: Room, s: Session) -> None:
         """`s` created `room` (it existed nowhere): its operator, except in the default room
         (the server's: only server operators moderate it)."""
-        modes = self.rooms[room.folded] = m.RoomModes()
+        modes = self.keeper.restore(room.folded, self.hub.clock()) or m.RoomModes()
+        self.rooms[room.folded] = modes
+        restored = room.folded in self.keeper.kept
+        if restored:
+            log.info("moderation.restored", conn_id=s.conn_id, nick=s.nick, room=room.name,
+                     modes=modes.flags(show_key=False), bans=len(modes.bans))  # fmt: skip
         if room.folded != fold(self.hub.limits.default_room):
             modes.ops.add(s.folded)
+            self._publish(room.folded, room.name, "", "")
+        elif restored:
             self._publish(room.folded, room.name, "", "")
 
     def check_speak(self, s: Session, room: Room) -> None:
@@ -115,6 +126,15 @@ class Moderation:
             err = m.may_topic(modes, s.folded, room.name, bool(s.oper))
             if err is not None:
                 raise err
+
+    def _restore(self, key: str) -> m.RoomModes | None:
+        """The kept state of room `key` if it exists on no node (else its live state rules)."""
+        if key in self.hub.rooms or self.hub.broker.view.room(key) is not None:
+            return None
+        return self.keeper.restore(key, self.hub.clock())
+
+    def _save(self, key: str, name: str) -> None:
+        self.keeper.save(key, name, self.rooms.get(key), self.hub.clock())
 
     def left(self, key: str, folded: str) -> None:
         modes = self.rooms.get(key)
@@ -190,6 +210,7 @@ class Moderation:
             actor.send(event)
 
     def _publish(self, key: str, name: str, by: str, change: str) -> None:
+        self._save(key, name)
         note = self._note(key, name, by, change)
         if note is not None:
             self.hub.broker.publish(note)
@@ -199,10 +220,8 @@ class Moderation:
         modes = self.rooms.get(key)
         if modes is None:
             return None
-        on = (modes.invite_only, modes.moderated, modes.topic_lock)
-        flags = "".join(f for f, set_ in zip("imt", on, strict=True) if set_)
-        return w.Modes(self.hub.broker.node, key, name, by, change, flags, modes.limit, modes.key,
-                       sorted(modes.ops), sorted(modes.voiced), list(modes.bans),
+        return w.Modes(self.hub.broker.node, key, name, by, change, modes.letters(), modes.limit,
+                       modes.key, sorted(modes.ops), sorted(modes.voiced), list(modes.bans),
                        list(modes.invites), sorted(modes.mutes.items()))  # fmt: skip
 
     # --- handlers ---------------------------------------------------------------------------
@@ -343,6 +362,7 @@ class Moderation:
                 )  # fmt: skip
                 before = self.rooms.get(note.room)
                 self.rooms[note.room] = modes
+                self._save(note.room, note.name)
                 room = hub.rooms.get(note.room)
                 if room is not None and note.change:
                     room.broadcast(e.ModeChanged(room.name, note.by, note.change))

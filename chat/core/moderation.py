@@ -122,6 +122,11 @@ class RoomModes:
             params.append(self.key if show_key else "*")
         return " ".join(["+" + letters, *params])
 
+    def letters(self) -> str:
+        """The flags `i`, `m`, `t` that are on, as notes and stores carry them: `it`."""
+        on = (self.invite_only, self.moderated, self.topic_lock)
+        return "".join(f for f, set_ in zip("imt", on, strict=True) if set_)
+
     def prefix(self, folded: str) -> str:
         """`@` for an operator, `+` for a voiced member, `@+` for both, "" otherwise."""
         return ("@" if folded in self.ops else "") + ("+" if folded in self.voiced else "")
@@ -167,16 +172,62 @@ class RoomModes:
         return until - now
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a store keeps of a room's moderation state across a restart (`--history-db`):
+    the flags, limit and key, the bans (at most `MAX_BANS`) and the live mutes with their end
+    (at most `MAX_STORED_MUTES`, those ending last). Operators, voice and invitations belong
+    to memberships and are not kept: the first joiner of a re-created room is its operator."""
+
+    name: str
+    flags: str  # "imt" letters that are on
+    limit: int
+    key: str
+    bans: tuple[str, ...]
+    mutes: tuple[tuple[str, float], ...]  # (folded nick, until), soonest end first
+
+
+MAX_STORED_MUTES = 1000
+"""Mutes a store keeps per room (those ending last)."""
+MAX_STORED_ROOMS = 10_000
+"""Rooms whose moderation state a store keeps; past it, the least recently changed is
+forgotten."""
+
+
+def stored(modes: RoomModes, name: str, now: float) -> Stored | None:
+    """`modes` as a store keeps them, or None when there is nothing to keep."""
+    mutes = sorted(((n, t) for n, t in modes.mutes.items() if t > now), key=lambda kv: kv[1])
+    flags = modes.letters()
+    if not (flags or modes.limit or modes.key or modes.bans or mutes):
+        return None
+    bans = tuple(modes.bans)[:MAX_BANS]
+    return Stored(name, flags, modes.limit, modes.key, bans, tuple(mutes[-MAX_STORED_MUTES:]))
+
+
+def restored(kept: Stored, now: float) -> RoomModes:
+    """A re-created room's modes from what a store kept (expired mutes dropped)."""
+    return RoomModes(
+        invite_only="i" in kept.flags,
+        moderated="m" in kept.flags,
+        topic_lock="t" in kept.flags,
+        limit=kept.limit,
+        key=kept.key,
+        bans=dict.fromkeys(kept.bans[:MAX_BANS]),
+        mutes={n: t for n, t in kept.mutes if t > now},
+    )
+
+
 # --- permissions ----------------------------------------------------------------------------
 
 
 def may_join(
-    modes: RoomModes, who: Identity, room: str, key: str | None, size: int
+    modes: RoomModes, who: Identity, room: str, key: str | None, size: int, oper: bool = False
 ) -> ProtocolError | None:
     """May `who` join `room` (which has `size` members on every node)? An invitation lets a
     user past a ban, invite-only and the key (as an IRC invite exception does), never past
-    the limit."""
-    invited = fold(who.nick) in modes.invites
+    the limit; so does being a server operator (`oper`: the way into an invite-only room
+    re-created empty from a store, where nobody is left to invite)."""
+    invited = oper or fold(who.nick) in modes.invites
     if not invited:
         if modes.banned(who) is not None:
             return ProtocolError(BANNED, f"you are banned from {room}")
