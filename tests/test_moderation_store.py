@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chat.core import moderation as m
+from chat.core import modstore as ms
 from chat.core.hub import Hub, Limits
 from chat.core.modstore import Keeper
 from chat.core.operhash import hash_password
@@ -70,9 +71,9 @@ async def test_room_modes_bans_and_mutes_survive_a_restart(tmp_path: Path) -> No
             await client.close()
 
 
-def hub_with_keeper() -> tuple[Hub, list[tuple[str, m.Stored | None]]]:
+def hub_with_keeper() -> tuple[Hub, list[tuple[str, ms.Stored | None]]]:
     hub = Hub(Limits(history_size=0, room_create_rate=0), clock=lambda: 1000.0)
-    writes: list[tuple[str, m.Stored | None]] = []
+    writes: list[tuple[str, ms.Stored | None]] = []
     hub.moderation.keeper.persist = lambda key, kept: writes.append((key, kept))
     return hub, writes
 
@@ -94,7 +95,7 @@ def test_only_what_changes_is_written_and_a_room_emptied_keeps_it() -> None:
     hub.handle(alice, c.Mode("#r", "+t", ()))
     hub.handle(alice, c.Mode("#r", "+t", ()))  # no change: no write
     hub.handle(alice, c.Mode("#r", "+o", ("alice",)))  # operators are not kept: no write
-    assert writes == [("#r", m.Stored("#r", "t", 0, "", (), ()))]
+    assert writes == [("#r", ms.Stored("#r", "t", 0, "", (), ()))]
     hub.handle(alice, c.Part("#r"))
     assert "#r" not in hub.moderation.rooms and "#r" in hub.moderation.keeper.kept
     bob = login(hub, "bob", 2)
@@ -106,7 +107,7 @@ def test_only_what_changes_is_written_and_a_room_emptied_keeps_it() -> None:
 
 def test_the_first_joiner_of_a_restored_room_must_pass_its_bans_and_key() -> None:
     hub, _ = hub_with_keeper()
-    kept = m.Stored("#r", "", 0, "k3y", ("*!*@10.0.0.2",), ())
+    kept = ms.Stored("#r", "", 0, "k3y", ("*!*@10.0.0.2",), ())
     hub.moderation.keeper.load({"#r": kept})
     bob = login(hub, "bob", 2)  # 10.0.0.2: banned
     hub.handle(bob, c.Join("#r", key="k3y"))
@@ -121,15 +122,16 @@ def test_the_first_joiner_of_a_restored_room_must_pass_its_bans_and_key() -> Non
 
 def test_kept_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     modes = m.RoomModes(bans=dict.fromkeys(f"n{i}!*@*" for i in range(m.MAX_BANS + 50)))
-    modes.mutes = {f"u{i}": 2000.0 + i for i in range(m.MAX_STORED_MUTES + 10)}
+    modes.mutes = {f"u{i}": 2000.0 + i for i in range(ms.MAX_STORED_MUTES + 10)}
     modes.mutes["gone"] = 10.0  # expired: not kept
-    kept = m.stored(modes, "#r", now=1000.0)
+    kept = ms.stored(modes, "#r", now=1000.0)
     assert kept is not None and len(kept.bans) == m.MAX_BANS
     assert (
-        len(kept.mutes) == m.MAX_STORED_MUTES and kept.mutes[-1][0] == f"u{m.MAX_STORED_MUTES + 9}"
+        len(kept.mutes) == ms.MAX_STORED_MUTES
+        and kept.mutes[-1][0] == f"u{ms.MAX_STORED_MUTES + 9}"
     )
-    assert m.stored(m.RoomModes(ops={"a"}, voiced={"b"}, invites={"c": None}), "#r", 0) is None
-    monkeypatch.setattr(m, "MAX_STORED_ROOMS", 3)
+    assert ms.stored(m.RoomModes(ops={"a"}, voiced={"b"}, invites={"c": None}), "#r", 0) is None
+    monkeypatch.setattr(ms, "MAX_STORED_ROOMS", 3)
     keeper, writes = Keeper(), []
     keeper.persist = lambda key, kept: writes.append((key, kept))
     for i in range(5):
@@ -142,14 +144,14 @@ async def test_the_store_round_trips_and_writes_off_the_loop(tmp_path: Path) -> 
     db = str(tmp_path / "chat.db")
     hub = Hub(Limits(history_size=0))
     store = await BanStore.open(db, hub.operators, hub.moderation)
-    kept = m.Stored("#r", "im", 10, "key", ("bob!*@*",), (("carol", 9e10), ("old", 1.0)))
+    kept = ms.Stored("#r", "im", 10, "key", ("bob!*@*",), (("carol", 9e10), ("old", 1.0)))
     store.save_room("#r", kept)
-    store.save_room("#gone", m.Stored("#gone", "t", 0, "", (), ()))
+    store.save_room("#gone", ms.Stored("#gone", "t", 0, "", (), ()))
     store.save_room("#gone", None)  # queued by room: the last word wins
     await store.close()
     again = Hub(Limits(history_size=0))
     store = await BanStore.open(db, again.operators, again.moderation)
     assert again.moderation.keeper.kept == {
-        "#r": m.Stored("#r", "im", 10, "key", ("bob!*@*",), (("carol", 9e10),))
+        "#r": ms.Stored("#r", "im", 10, "key", ("bob!*@*",), (("carol", 9e10),))
     }
     await store.close()

@@ -245,7 +245,7 @@ class Moderation:
                     done.append(str(shown_change))
         finally:
             if done:
-                change = _merge(done)
+                change = m.merge(done)
                 self._record(s, "mode", shown, change=change)
                 self._tell_room(key, e.ModeChanged(shown, s.nick or "", change), s)
                 self._publish(key, shown, s.nick or "", change)
@@ -402,17 +402,3 @@ class Moderation:
                 notes.append(note)
         notes.extend(self.hub.operators.state(node))
         return notes
-
-
-def _merge(changes: list[str]) -> str:
-    """`+o bob`, `+i`, `-k` as one IRC mode string: `+oi-k bob`."""
-    letters, params, sign = [], [], ""
-    for change in changes:
-        head, _, arg = change.partition(" ")
-        if head[0] != sign:
-            sign = head[0]
-            letters.append(sign)
-        letters.append(head[1:])
-        if arg:
-            params.append(arg)
-    return " ".join(["".join(letters), *params])

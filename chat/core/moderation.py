@@ -172,51 +172,6 @@ class RoomModes:
         return until - now
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What a store keeps of a room's moderation state across a restart (`--history-db`):
-    the flags, limit and key, the bans (at most `MAX_BANS`) and the live mutes with their end
-    (at most `MAX_STORED_MUTES`, those ending last). Operators, voice and invitations belong
-    to memberships and are not kept: the first joiner of a re-created room is its operator."""
-
-    name: str
-    flags: str  # "imt" letters that are on
-    limit: int
-    key: str
-    bans: tuple[str, ...]
-    mutes: tuple[tuple[str, float], ...]  # (folded nick, until), soonest end first
-
-
-MAX_STORED_MUTES = 1000
-"""Mutes a store keeps per room (those ending last)."""
-MAX_STORED_ROOMS = 10_000
-"""Rooms whose moderation state a store keeps; past it, the least recently changed is
-forgotten."""
-
-
-def stored(modes: RoomModes, name: str, now: float) -> Stored | None:
-    """`modes` as a store keeps them, or None when there is nothing to keep."""
-    mutes = sorted(((n, t) for n, t in modes.mutes.items() if t > now), key=lambda kv: kv[1])
-    flags = modes.letters()
-    if not (flags or modes.limit or modes.key or modes.bans or mutes):
-        return None
-    bans = tuple(modes.bans)[:MAX_BANS]
-    return Stored(name, flags, modes.limit, modes.key, bans, tuple(mutes[-MAX_STORED_MUTES:]))
-
-
-def restored(kept: Stored, now: float) -> RoomModes:
-    """A re-created room's modes from what a store kept (expired mutes dropped)."""
-    return RoomModes(
-        invite_only="i" in kept.flags,
-        moderated="m" in kept.flags,
-        topic_lock="t" in kept.flags,
-        limit=kept.limit,
-        key=kept.key,
-        bans=dict.fromkeys(kept.bans[:MAX_BANS]),
-        mutes={n: t for n, t in kept.mutes if t > now},
-    )
-
-
 # --- permissions ----------------------------------------------------------------------------
 
 
@@ -317,6 +272,20 @@ def parse_modes(spec: str, args: list[str]) -> list[Change]:
         if len(changes) >= MAX_MODES:
             break
     return changes
+
+
+def merge(changes: list[str]) -> str:
+    """`+o bob`, `+i`, `-k` as one IRC mode string: `+oi-k bob`."""
+    letters, params, sign = [], [], ""
+    for change in changes:
+        head, _, arg = change.partition(" ")
+        if head[0] != sign:
+            sign = head[0]
+            letters.append(sign)
+        letters.append(head[1:])
+        if arg:
+            params.append(arg)
+    return " ".join(["".join(letters), *params])
 
 
 def apply_change(modes: RoomModes, change: Change) -> Change | None:

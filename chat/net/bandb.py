@@ -23,7 +23,8 @@ from pathlib import Path
 import structlog
 
 from chat.core.modcommands import Moderation
-from chat.core.moderation import MAX_BANS, ServerBan, Stored
+from chat.core.moderation import MAX_BANS, ServerBan
+from chat.core.modstore import Stored
 from chat.core.opercommands import ServerOperators
 
 log = structlog.get_logger("chat.bandb")
