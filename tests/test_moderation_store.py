@@ -54,6 +54,7 @@ async def test_room_modes_bans_and_mutes_survive_a_restart(tmp_path: Path) -> No
         await root.expect(r"server operator")
         await root.send("/join #keep")  # a server operator passes +i and +k, and is first
         await root.expect(r"^\* #keep \(1\): @root$")
+        assert srv.hub.stats.moderation["restored"] == 1
         await root.send("/mode #keep")
         await root.expect(r"^\* modes of #keep: \+inlk 5 secret$")
         await root.send("/bans #keep")

@@ -103,6 +103,7 @@ class Moderation:
         self.rooms[room.folded] = modes
         restored = room.folded in self.keeper.kept
         if restored:
+            self.counts["restored"] += 1
             log.info("moderation.restored", conn_id=s.conn_id, nick=s.nick, room=room.name,
                      modes=modes.flags(show_key=False), bans=len(modes.bans))  # fmt: skip
         if room.folded != fold(self.hub.limits.default_room):

@@ -102,9 +102,7 @@ class ChatServer:
         if s.history_db and self.hub.history is not None:
             self.historydb = await HistoryDB.open(s.history_db, self.hub.history)
         if s.history_db:  # server bans are kept in the same file
-            self.bandb = await BanStore.open(
-                s.history_db, self.hub.operators, self.hub.moderation
-            )
+            self.bandb = await BanStore.open(s.history_db, self.hub.operators, self.hub.moderation)
         if s.accounts and self.hub.accounts is not None:
             store = self._account_store or SqliteAccounts(s.data_dir)
             await store.open(self.hub.accounts.known)
