@@ -309,6 +309,7 @@ def _net(v: Any) -> str:
 _reason = _text_of(300)
 _ops = _nick_keys(MAX_STATE_NAMES)
 _invites = _nick_keys(m.MAX_INVITES)
+_op_accounts = _nick_keys(m.MAX_OP_ACCOUNTS)
 
 
 _Check = Callable[[Any], Any]
@@ -326,7 +327,7 @@ _FIELDS: dict[type[Any], tuple[_Check, ...]] = {
     Beat: (_node,),
     Bye: (_node,),
     Modes: (_node, _key, _room, _by, _change, _flags, _limit, _room_key_text, _ops, _ops,
-            _masks, _invites, _mutes),
+            _masks, _invites, _mutes, _op_accounts),
     Kicked: (_node, _key, _room, _nick, _nick, _reason),
     Invited: (_node, _key, _room, _nick, _nick),
     Killed: (_node, _nick, _nick, _reason),

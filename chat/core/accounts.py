@@ -245,9 +245,9 @@ class Accounts:
         self.policy = policy or AccountPolicy()
         self.throttle = Throttle(self.policy)
         self.registered: set[str] = set()  # folded names of every account
-        self.listeners: list[Callable[[Session, str], None]] = []
+        self.listeners: list[Callable[[Session, str], None]] = [hub.moderation.identified]
         """Called as `listener(session, account)` when a session is identified (moderation:
-        restore an operator's status)."""
+        an operator's status restored in the rooms that remember the account)."""
         self.schedule: Callable[[Session, float], None] = lambda session, delay: None
         """The transport's timer: call `expire(session)` after `delay` seconds."""
         self._rng = rng or random.Random()

@@ -284,6 +284,8 @@ class Hub:
         self.broker.publish(w.Joined(self.broker.node, key, room.name, s.nick or ""))
         if new:
             self.moderation.created(room, s)  # its operator
+        else:
+            self.moderation.joined(room, s)  # an operator's account makes it one again
         if room.topic:
             s.send(e.TopicIs(room.name, room.topic))
         s.send(self._members(key))

@@ -38,6 +38,7 @@ from chat.protocol.errors import (
     NOT_IN_THAT_ROOM,
     ProtocolError,
 )
+from chat.protocol.irc import SERVER
 from chat.protocol.names import check_room, fold
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ log = structlog.get_logger("chat.moderation")
 
 REASON_LEN = 300
 """Kick and kill reasons are cut to this many characters."""
+
+
+SERVICE = SERVER
+"""Who an operator's restored status is from: the server itself (no nick holds a dot)."""
 
 
 def record(counts: Counter[str], s: Session, action: str, room: str = "", **fields: Any) -> None:
@@ -107,10 +112,35 @@ class Moderation:
             log.info("moderation.restored", conn_id=s.conn_id, nick=s.nick, room=room.name,
                      modes=modes.flags(show_key=False), bans=len(modes.bans))  # fmt: skip
         if room.folded != fold(self.hub.limits.default_room):
-            modes.ops.add(s.folded)
+            # A room that remembers its operators' accounts is theirs: a first joiner without
+            # one of them is no operator (else a restart would hand the room to anyone).
+            if not modes.op_accounts or s.account in modes.op_accounts:
+                modes.ops.add(s.folded)
+                if s.account is not None:
+                    modes.claim(s.account)
             self._publish(room.folded, room.name, "", "")
         elif restored:
             self._publish(room.folded, room.name, "", "")
+
+    def joined(self, room: Room, s: Session) -> None:
+        """`s` joined a room that existed: an operator's account makes it one again."""
+        self._reinstate(room.folded, room.name, s)
+
+    def identified(self, s: Session, account: str) -> None:
+        """`Accounts.listeners`: `s` proved `account`; in every room it is in that remembers
+        the account as an operator's, it is one again (`RoomModes.op_accounts`)."""
+        for key, room in list(s.rooms.items()):
+            self._reinstate(key, room.name, s)
+
+    def _reinstate(self, key: str, name: str, s: Session) -> None:
+        modes = self.rooms.get(key)
+        if modes is None or s.account not in modes.op_accounts or s.folded in modes.ops:
+            return
+        modes.ops.add(s.folded)
+        change = f"+o {s.nick}"
+        self._record(s, "op-restored", name, account=s.account)
+        self._tell_room(key, e.ModeChanged(name, SERVICE, change), s)
+        self._publish(key, name, SERVICE, change)
 
     def check_speak(self, s: Session, room: Room) -> None:
         modes = self.rooms.get(room.folded)
@@ -223,7 +253,8 @@ class Moderation:
             return None
         return w.Modes(self.hub.broker.node, key, name, by, change, modes.letters(), modes.limit,
                        modes.key, sorted(modes.ops), sorted(modes.voiced), list(modes.bans),
-                       list(modes.invites), sorted(modes.mutes.items()))  # fmt: skip
+                       list(modes.invites), sorted(modes.mutes.items()),
+                       list(modes.op_accounts))  # fmt: skip
 
     # --- handlers ---------------------------------------------------------------------------
     def _mode(self, s: Session, cmd: c.Mode) -> None:
@@ -258,10 +289,25 @@ class Moderation:
             if nick is None:
                 raise ProtocolError(NOT_IN_THAT_ROOM, f"{ch.arg[:32]} is not in {shown}")
             applied = m.apply_change(modes, m.Change(ch.on, ch.letter, fold(nick)))
+            if ch.letter == "o":
+                self._claim(modes, key, fold(nick), ch.on)
             return m.Change(ch.on, ch.letter, nick) if applied else None
         if ch.letter == "b":
             return m.apply_change(modes, m.Change(ch.on, "b", m.normalize_mask(ch.arg)))
         return m.apply_change(modes, ch)
+
+    def _claim(self, modes: m.RoomModes, key: str, folded: str, on: bool) -> bool:
+        """A member of this node was made operator of room `key` (or deopped there, still in
+        it: leaving keeps the claim): its account, if any, is remembered as an operator's (or
+        forgotten). True if that changed."""
+        target = self.hub.nicks.get(folded)
+        if target is None or target.account is None:
+            return False
+        if on:
+            return modes.claim(target.account)
+        if key not in target.rooms:
+            return False
+        return modes.op_accounts.pop(target.account, "") is None
 
     def _record(self, s: Session, action: str, room: str = "", **fields: Any) -> None:
         record(self.counts, s, action, room, **fields)
@@ -360,10 +406,16 @@ class Moderation:
                     topic_lock="t" in note.flags, limit=note.limit, key=note.key,
                     ops=set(note.ops), voiced=set(note.voiced), bans=dict.fromkeys(note.bans),
                     invites=dict.fromkeys(note.invites), mutes=dict(note.mutes),
+                    op_accounts=dict.fromkeys(note.op_accounts),
                 )  # fmt: skip
                 before = self.rooms.get(note.room)
                 self.rooms[note.room] = modes
                 self._save(note.room, note.name)
+                # This node's members made (or unmade) operators there: their accounts.
+                was = before.ops if before else set()
+                claims = [self._claim(modes, note.room, n, n in modes.ops) for n in was ^ modes.ops]
+                if any(claims):  # what the origin could not do: it does not know their accounts
+                    self._publish(note.room, note.name, "", "")
                 room = hub.rooms.get(note.room)
                 if room is not None and note.change:
                     room.broadcast(e.ModeChanged(room.name, note.by, note.change))

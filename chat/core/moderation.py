@@ -56,6 +56,8 @@ MAX_BANS = 100
 MAX_MODES = 6
 """Mode changes one MODE command may make (ISUPPORT `MODES=6`); the rest are ignored."""
 MAX_INVITES = 100
+MAX_OP_ACCOUNTS = 32
+"""Accounts a room remembers as its operators' at most (the oldest claim goes first)."""
 """Pending invitations per room; the oldest is forgotten past it."""
 MAX_MUTE = 7 * 24 * 3600
 """Longest mute, in seconds."""
@@ -103,6 +105,9 @@ class RoomModes:
     bans: dict[str, None] = field(default_factory=dict)  # masks, oldest first
     invites: dict[str, None] = field(default_factory=dict)  # folded nicks, oldest first
     mutes: dict[str, float] = field(default_factory=dict)  # folded nick -> until (wall clock)
+    op_accounts: dict[str, None] = field(default_factory=dict)
+    """Accounts (folded) whose holder was made operator while identified, oldest first: such
+    a holder is an operator again on joining or identifying, whatever its nick (`claim`)."""
 
     def flags(self, show_key: bool = True) -> str:
         """The modes as IRC's 324 shows them: `+intlk 10 key` (the key only to members)."""
@@ -147,6 +152,15 @@ class RoomModes:
             self.invites[new] = None
         if old in self.mutes:
             self.mutes[new] = self.mutes.pop(old)
+
+    def claim(self, account: str) -> bool:
+        """`account`'s holder is an operator: remember it (True if that is new)."""
+        if account in self.op_accounts:
+            return False
+        self.op_accounts[account] = None
+        while len(self.op_accounts) > MAX_OP_ACCOUNTS:
+            del self.op_accounts[next(iter(self.op_accounts))]
+        return True
 
     def invite(self, folded: str) -> None:
         self.invites.pop(folded, None)

@@ -21,9 +21,11 @@ from chat.core import moderation as m
 @dataclass(frozen=True, slots=True)
 class Stored:
     """What a store keeps of a room's moderation state across a restart (`--history-db`):
-    the flags, limit and key, the bans (at most `m.MAX_BANS`) and the live mutes with their end
-    (at most `MAX_STORED_MUTES`, those ending last). Operators, voice and invitations belong
-    to memberships and are not kept: the first joiner of a re-created room is its operator."""
+    the flags, limit and key, the bans (at most `m.MAX_BANS`), the live mutes with their end
+    (at most `MAX_STORED_MUTES`, those ending last) and the accounts of its operators
+    (`RoomModes.op_accounts`). Operators, voice and invitations belong to memberships and are
+    not kept: the first joiner of a re-created room is its operator, unless the room remembers
+    operators' accounts, when only their holders are (on joining or identifying)."""
 
     name: str
     flags: str  # "imt" letters that are on
@@ -31,6 +33,7 @@ class Stored:
     key: str
     bans: tuple[str, ...]
     mutes: tuple[tuple[str, float], ...]  # (folded nick, until), soonest end first
+    op_accounts: tuple[str, ...] = ()  # folded account names, oldest claim first
 
 
 MAX_STORED_MUTES = 1000
@@ -44,10 +47,13 @@ def stored(modes: m.RoomModes, name: str, now: float) -> Stored | None:
     """`modes` as a store keeps them, or None when there is nothing to keep."""
     mutes = sorted(((n, t) for n, t in modes.mutes.items() if t > now), key=lambda kv: kv[1])
     flags = modes.letters()
-    if not (flags or modes.limit or modes.key or modes.bans or mutes):
+    if not (flags or modes.limit or modes.key or modes.bans or mutes or modes.op_accounts):
         return None
     bans = tuple(modes.bans)[: m.MAX_BANS]
-    return Stored(name, flags, modes.limit, modes.key, bans, tuple(mutes[-MAX_STORED_MUTES:]))
+    return Stored(
+        name, flags, modes.limit, modes.key, bans, tuple(mutes[-MAX_STORED_MUTES:]),
+        tuple(modes.op_accounts)[-m.MAX_OP_ACCOUNTS :],
+    )  # fmt: skip
 
 
 def restored(kept: Stored, now: float) -> m.RoomModes:
@@ -60,6 +66,7 @@ def restored(kept: Stored, now: float) -> m.RoomModes:
         key=kept.key,
         bans=dict.fromkeys(kept.bans[: m.MAX_BANS]),
         mutes={n: t for n, t in kept.mutes if t > now},
+        op_accounts=dict.fromkeys(kept.op_accounts[-m.MAX_OP_ACCOUNTS :]),
     )
 
 

@@ -159,6 +159,7 @@ class Modes:
     bans: list[str]  # normalised masks
     invites: list[str]  # folded nicks
     mutes: list[tuple[str, float]]  # (folded nick, until)
+    op_accounts: list[str]  # folded account names, oldest first (RoomModes.op_accounts)
 
 
 @dataclass(frozen=True, slots=True)

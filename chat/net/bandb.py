@@ -23,7 +23,7 @@ from pathlib import Path
 import structlog
 
 from chat.core.modcommands import Moderation
-from chat.core.moderation import MAX_BANS, ServerBan
+from chat.core.moderation import MAX_BANS, MAX_OP_ACCOUNTS, ServerBan
 from chat.core.modstore import Stored
 from chat.core.opercommands import ServerOperators
 
@@ -35,11 +35,13 @@ CREATE TABLE IF NOT EXISTS server_bans (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS room_modes (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, flags TEXT NOT NULL, lim INTEGER NOT NULL,
-    rkey TEXT NOT NULL, bans TEXT NOT NULL, mutes TEXT NOT NULL, changed INTEGER NOT NULL
+    rkey TEXT NOT NULL, bans TEXT NOT NULL, mutes TEXT NOT NULL, changed INTEGER NOT NULL,
+    ops TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 """
+_ROOM_COLUMNS = "key, name, flags, lim, rkey, bans, mutes, changed, ops"
 
-RoomRow = tuple[str, str, str, int, str, str, str, int]
+RoomRow = tuple[str, str, str, int, str, str, str, int, str]
 
 
 class BanStore:
@@ -72,15 +74,19 @@ class BanStore:
         db = self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(room_modes)")}
+        if "ops" not in columns:  # a file from before operators' accounts were kept
+            db.execute("ALTER TABLE room_modes ADD COLUMN ops TEXT NOT NULL DEFAULT '[]'")
         rows = db.execute("SELECT net, until, reason, by FROM server_bans WHERE until > ?", (now,))
         bans = [ServerBan(net, until, reason, by) for net, until, reason, by in rows.fetchall()]
         rooms: dict[str, Stored] = {}
-        for key, name, flags, limit, rkey, ban_list, mutes, _ in db.execute(
-            "SELECT * FROM room_modes ORDER BY changed"
+        for key, name, flags, limit, rkey, ban_list, mutes, _, ops in db.execute(
+            f"SELECT {_ROOM_COLUMNS} FROM room_modes ORDER BY changed"
         ).fetchall():
             rooms[key] = Stored(
                 name, flags, limit, rkey, tuple(json.loads(ban_list))[:MAX_BANS],
                 tuple((n, t) for n, t in json.loads(mutes) if t > now),
+                tuple(json.loads(ops))[-MAX_OP_ACCOUNTS:],
             )  # fmt: skip
         return bans, rooms
 
@@ -110,7 +116,7 @@ class BanStore:
             self._changes += 1
             rows.append((
                 key, kept.name, kept.flags, kept.limit, kept.key, json.dumps(kept.bans),
-                json.dumps(kept.mutes), self._changes,
+                json.dumps(kept.mutes), self._changes, json.dumps(kept.op_accounts),
             ))  # fmt: skip
         self._rooms = {}
         future = asyncio.get_running_loop().run_in_executor(
@@ -125,7 +131,9 @@ class BanStore:
         with db:
             db.executemany("DELETE FROM room_modes WHERE key = ?", [(key,) for key in gone])
             db.executemany(
-                "INSERT OR REPLACE INTO room_modes VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT OR REPLACE INTO room_modes ({_ROOM_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
     def _written(self, future: asyncio.Future[None]) -> None:

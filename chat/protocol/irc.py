@@ -260,7 +260,8 @@ def encode_common(event: e.Event, nick: str) -> str:
     if isinstance(event, e.Bye):
         return line("ERROR", f"Closing link: {event.reason}", source="")
     if isinstance(event, e.ModeChanged):
-        return line("MODE", event.room, *event.change.split(), source=mask(event.by))
+        source = event.by if "." in event.by else mask(event.by)  # a dot: the server itself
+        return line("MODE", event.room, *event.change.split(), source=source)
     if isinstance(event, e.Kicked):
         return line("KICK", event.room, event.nick, event.reason or event.by, source=mask(event.by))
     if isinstance(event, e.Wallops):
