@@ -76,7 +76,7 @@ async def test_marked_clients_are_flushed_at_the_end_of_the_pass_not_at_mark() -
 async def test_one_call_soon_per_pass_however_many_marks() -> None:
     log: list[str] = []
     proxy, loop = counting()
-    flusher = Flusher(loop)
+    flusher = Flusher(loop, slice=500)
     clients = [Client(str(i), log) for i in range(500)]
     for client in clients:
         flusher.mark(client)
@@ -139,3 +139,57 @@ async def test_the_flush_runs_before_callbacks_scheduled_after_the_first_mark() 
     flusher.mark(Client("b", log))
     await one_pass()
     assert log == ["a", "b", "later"]
+
+
+async def test_a_big_fan_out_is_written_a_slice_per_pass() -> None:
+    log: list[str] = []
+    proxy, loop = counting()
+    flusher = Flusher(loop, slice=128)
+    for i in range(300):
+        flusher.mark(Client(str(i), log))
+    await one_pass()
+    assert log == [str(i) for i in range(128)]  # the loop reads input before the next slice
+    await one_pass()
+    assert len(log) == 256
+    await one_pass()
+    assert log == [str(i) for i in range(300)]  # each once, in the order marked
+    assert proxy.scheduled == [flusher.run] * 3
+    await one_pass()
+    assert len(proxy.scheduled) == 3  # nothing left: not rescheduled
+
+
+class Member:
+    """A client with pending output, marked only when it goes from empty to non-empty (as
+    `Outbox.append` wakes the transport)."""
+
+    def __init__(self, flusher: Flusher, writes: list[list[str]]) -> None:
+        self.flusher = flusher
+        self.writes = writes
+        self.pending: list[str] = []
+
+    def push(self, line: str) -> None:
+        self.pending.append(line)
+        if len(self.pending) == 1:
+            self.flusher.mark(self)
+
+    def flush(self) -> None:
+        self.writes.append(self.pending)
+        self.pending = []
+
+
+async def test_a_message_arriving_mid_fan_out_shares_the_write_of_those_not_yet_written() -> None:
+    writes: list[list[str]] = []
+    _, loop = counting()
+    flusher = Flusher(loop, slice=128)
+    room = [Member(flusher, writes) for _ in range(200)]
+    for m in room:
+        m.push("m1")
+    await one_pass()  # the first slice is written ...
+    for m in room:  # ... then the loop reads the next message and fans it out
+        m.push("m2")
+    while flusher._dirty:
+        await one_pass()
+    assert writes[:128] == [["m1"]] * 128
+    assert writes[128:200] == [["m1", "m2"]] * 72  # one write each, order kept
+    assert writes[200:] == [["m2"]] * 128
+    assert all(not m.pending for m in room)
