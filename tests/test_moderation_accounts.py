@@ -174,3 +174,32 @@ async def test_an_operator_is_restored_on_another_node(
     finally:
         for node in (a, b):
             await node.stop()
+
+
+async def test_a_ban_by_account_holds_through_another_node(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    a = await start_node(nats_server, "a", tmp_path)
+    b = await start_node(nats_server, "b", tmp_path)
+    try:
+        judy = await TextClient.login(b.port, "judy")
+        await judy.send(f"/register {PASSWORD}")
+        await judy.expect("identified as judy")
+        await judy.send("/quit")
+        await judy.closed()
+        alice = await owner(a.port)
+        await alice.send("/ban #den $a:judy")
+        await alice.expect(r"sets mode \+b \$a:judy on #den")
+        watcher = await TextClient.login(b.port, "watcher")  # node b learns of #den's ban
+        await watcher.send("/join #den")
+        await watcher.expect(r"^\* #den \(2\): ")
+        other = await TextClient.login(b.port, "notjudy")  # judy under another nick, on b
+        await other.send(f"/identify judy {PASSWORD}")
+        await other.expect("identified as judy")
+        await other.send("/join #den")
+        assert (await other.expect("^!")).startswith("! banned:")
+        for client in (alice, watcher, other):
+            await client.close()
+    finally:
+        for node in (a, b):
+            await node.stop()
