@@ -199,10 +199,20 @@ class Target:
 
 
 def connect(pool: Pool, plan: Plan, timeout: float) -> Result:
-    shares = deal(plan.members, len(pool.conns))
-    replies = pool.call(
-        [{"op": "connect", "members": s, "timeout": timeout} for s in shares], timeout + 10
-    )
+    """Log the plan's members in, the probes last: a room writes its members in the order they
+    joined, so each message has passed its whole fan-out before a probe sees it (the shape of
+    issue 16's instrument; probes in the middle would time part of the fan-out only)."""
+    replies: list[dict[str, Any]] = []
+    for group in (
+        [m for m in plan.members if not m.probe],
+        [m for m in plan.members if m.probe],
+    ):
+        if group:
+            shares = deal(group, len(pool.conns))
+            replies += pool.call(
+                [{"op": "connect", "members": s, "timeout": timeout} for s in shares],
+                timeout + 10,
+            )
     ready = sum(r["ready"] for r in replies)
     failed = [f for r in replies for f in r["failed"]]
     seconds = max(r["t1"] for r in replies) - min(r["t0"] for r in replies)
