@@ -132,10 +132,16 @@ async def test_chat_stats_merges_every_nodes_numbers(tmp_path: Path) -> None:
 
             async with http_for(stats) as http:
                 assert (await get(http, "/health"))["status"] == "ok"
+                # Reports are snapshots every 0.2 s: one taken after the logins but before
+                # "hi" shows 3 connections and no message yet; wait for the one after both.
                 merged = await until(
                     http,
                     "/stats",
-                    lambda s: s["nodes"] == 2 and s["connections"]["current"] == 3,
+                    lambda s: (
+                        s["nodes"] == 2
+                        and s["connections"]["current"] == 3
+                        and s["messages"]["delivered"]["total"] == 1
+                    ),
                 )
                 assert merged["connections"]["registered_total"] == 3
                 assert merged["messages"]["received"]["total"] == 1
