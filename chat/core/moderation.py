@@ -1,5 +1,6 @@
-"""Moderation rules: room modes, ban masks, server bans, and who may do what. Pure: no I/O,
-no hub, no sessions; `chat.core.modcommands` applies these to the hub.
+"""Moderation rules: room modes and who may do what. Pure: no I/O, no hub, no sessions;
+`chat.core.modcommands` applies these to the hub. Ban masks are `chat.core.masks`, server bans
+`chat.core.serverbans` (both re-exported here, where the rules are read).
 
 Theory of operation
 -------------------
@@ -18,11 +19,7 @@ account), answering None (allowed) or the `ProtocolError` to raise:
     may_topic    topic lock
     may_moderate only operators (and server operators) change modes, kick, ban, invite, mute
 
-Ban masks: `nick!user@host` with IRC's globs (`*` any run, `?` one character), matched
-case-insensitively against the user's nick, user name (IRC `USER`; the nick for the other
-dialects) and real address (the IP, not the `chat` shown in IRC masks); a bare nick `bob`
-means `bob!*@*`; `$a:name` matches a user identified to account `name` (`Session.account`,
-set by `chat.core.accounts` with --accounts; without, such a ban matches nobody).
+Ban masks and whom they match: `chat.core.masks`.
 
 Bounds (docs/protocol.md "Moderation"): `MAX_BANS` masks per room, `MAX_MODES` mode changes
 per command, `MAX_INVITES` pending invitations per room, `MAX_MUTE` seconds of mute,
@@ -31,12 +28,21 @@ per command, `MAX_INVITES` pending invitations per room, `MAX_MUTE` seconds of m
 
 from __future__ import annotations
 
-import functools
 import hmac
-import ipaddress
-import re
 from dataclasses import dataclass, field
 
+from chat.core.masks import MAX_MASK as MAX_MASK
+from chat.core.masks import PRINTABLE
+from chat.core.masks import Identity as Identity
+from chat.core.masks import glob_matches as glob_matches
+from chat.core.masks import mask_matches as mask_matches
+from chat.core.masks import normalize_mask as normalize_mask
+from chat.core.serverbans import MAX_SERVER_BAN_TIME as MAX_SERVER_BAN_TIME
+from chat.core.serverbans import MAX_SERVER_BANS as MAX_SERVER_BANS
+from chat.core.serverbans import ServerBan as ServerBan
+from chat.core.serverbans import address_banned as address_banned
+from chat.core.serverbans import parse_network as parse_network
+from chat.core.serverbans import prune as prune
 from chat.protocol.errors import (
     BAD_COMMAND,
     BAD_KEY,
@@ -49,46 +55,25 @@ from chat.protocol.errors import (
     UNKNOWN_MODE,
     ProtocolError,
 )
-from chat.protocol.names import check_nick, fold
+from chat.protocol.names import fold
 
 MAX_BANS = 100
 """Ban masks one room holds (IRC 478 past it; ISUPPORT `MAXLIST=b:100`)."""
 MAX_MODES = 6
 """Mode changes one MODE command may make (ISUPPORT `MODES=6`); the rest are ignored."""
 MAX_INVITES = 100
+"""Pending invitations per room; the oldest is forgotten past it."""
 MAX_OP_ACCOUNTS = 32
 """Accounts a room remembers as its operators' at most (the oldest claim goes first)."""
-"""Pending invitations per room; the oldest is forgotten past it."""
 MAX_MUTE = 7 * 24 * 3600
 """Longest mute, in seconds."""
-MAX_MASK = 100
-"""Characters in a ban mask."""
 MAX_KEY = 23
 """Characters in a room key (IRC's usual limit)."""
-MAX_SERVER_BANS = 1000
-"""Server-wide address bans at once."""
-MAX_SERVER_BAN_TIME = 365 * 24 * 3600
-"""Longest server ban, in seconds (0 asks for this)."""
 
 FLAG_MODES = "imnt"
 """Modes without a parameter, in the order they are shown."""
 ROOM_MODES = "beiklmnotv"
 """Every room mode letter known here (`CHANMODES=b,k,l,imnt` plus the prefixes `ov`)."""
-_MASK_CHARS = re.compile(r"[!-~]+")  # printable ASCII, no space
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a user is, as ban masks see them."""
-
-    nick: str
-    user: str
-    host: str
-    account: str | None = None  # `Session.account`: set once a user identifies
-
-    @property
-    def mask(self) -> str:
-        return f"{self.nick}!{self.user}@{self.host}"
 
 
 @dataclass(slots=True)
@@ -355,119 +340,8 @@ def parse_limit(text: str) -> int:
 
 
 def check_key(text: str) -> str:
-    if not _MASK_CHARS.fullmatch(text) or len(text) > MAX_KEY or "," in text:
+    if not PRINTABLE.fullmatch(text) or len(text) > MAX_KEY or "," in text:
         raise ProtocolError(
             BAD_COMMAND, f"a key is 1-{MAX_KEY} printable ASCII characters, no space or comma"
         )
     return text
-
-
-# --- masks ----------------------------------------------------------------------------------
-
-
-def normalize_mask(text: str) -> str:
-    """A ban mask as stored: lower case, `nick!user@host` complete (`bob` is `bob!*@*`,
-    `bob!x` is `bob!x@*`, `*@10.0.0.1` is `*!*@10.0.0.1`), or `$a:account`."""
-    text = text.strip()
-    if not _MASK_CHARS.fullmatch(text) or len(text) > MAX_MASK:
-        raise ProtocolError(
-            BAD_COMMAND, f"a ban mask is 1-{MAX_MASK} printable ASCII characters, no space"
-        )
-    if text.startswith("$a:"):
-        account = text[3:]
-        if not account:
-            raise ProtocolError(BAD_COMMAND, "an account ban is $a:<account>")
-        return "$a:" + fold(account)
-    if "!" not in text and "@" not in text:
-        if "*" not in text and "?" not in text:
-            check_nick(text)  # a plain nick: must be one
-        return fold(text) + "!*@*"
-    nick, _, rest = text.partition("!") if "!" in text else ("*", "", text)
-    user, _, host = rest.partition("@") if "@" in rest else (rest, "", "*")
-    return fold(f"{nick or '*'}!{user or '*'}@{host or '*'}")
-
-
-@functools.lru_cache(maxsize=4096)
-def _glob(mask: str) -> tuple[re.Pattern[str], ...]:
-    """A mask as the patterns of its pieces between `*` runs (`?` is any one character).
-
-    Not one regex for the whole mask: `a*a*a*...b` as `a.*a.*a.*...b` backtracks
-    exponentially on a near miss (a 21-character mask took 3.5 s against a 49-character
-    address, 25 characters 74 s: a room operator could stall the server with one ban). Each
-    piece has no `*`, so finding it is linear, and placing each piece at its leftmost match
-    is always right for globs: the whole match is O(len(mask) x len(address)), in C."""
-    return tuple(
-        re.compile("".join("." if ch == "?" else re.escape(ch) for ch in piece), re.DOTALL)
-        for piece in mask.split("*")
-    )
-
-
-def glob_matches(mask: str, text: str) -> bool:
-    """Does all of `text` match the glob `mask` (`*` any run, `?` one character)?"""
-    pieces = _glob(mask)
-    if len(pieces) == 1:
-        return pieces[0].fullmatch(text) is not None
-    first = pieces[0].match(text)
-    if first is None:
-        return False
-    pos = first.end()
-    for piece in pieces[1:-1]:
-        found = piece.search(text, pos)
-        if found is None:
-            return False
-        pos = found.end()
-    tail = len(text) - len(mask) + mask.rindex("*") + 1  # the last piece ends the text
-    return tail >= pos and pieces[-1].fullmatch(text, tail) is not None
-
-
-def mask_matches(mask: str, who: Identity) -> bool:
-    """Does a normalised ban mask match `who`?"""
-    if mask.startswith("$a:"):
-        return who.account is not None and fold(who.account) == mask[3:]
-    return glob_matches(mask, fold(who.mask))
-
-
-# --- server bans ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ServerBan:
-    """An address or network refused by the whole server until `until` (wall clock)."""
-
-    net: str  # as `ipaddress.ip_network` prints it: `10.0.0.0/8`, `127.0.0.2/32`
-    until: float
-    reason: str
-    by: str
-
-
-def parse_network(text: str) -> str:
-    """An address or CIDR network, canonical (`10.1.2.3/8` is refused: host bits set)."""
-    try:
-        return str(ipaddress.ip_network(text.strip(), strict=True))
-    except ValueError:
-        raise ProtocolError(
-            BAD_COMMAND, "a server ban is an address (10.0.0.7) or a network (10.0.0.0/24)"
-        ) from None
-
-
-def address_banned(bans: dict[str, ServerBan], address: str, now: float) -> ServerBan | None:
-    """The live server ban covering `address` (an IP, as the transport gives it), or None.
-    O(bans): at most `MAX_SERVER_BANS`, checked once per connection."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    for ban in bans.values():
-        if ban.until > now and ip in _network(ban.net):
-            return ban
-    return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _network(net: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(net)
-
-
-def prune(bans: dict[str, ServerBan], now: float) -> None:
-    for net in [net for net, ban in bans.items() if ban.until <= now]:
-        del bans[net]
