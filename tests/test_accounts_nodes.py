@@ -8,13 +8,10 @@ Nothing sleeps to wait: each step awaits a line or a log event with a timeout.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import JsonClient, ServerProcess, TextClient
-from tests.natsd import NatsServer, running_nats
+from tests.natsd import NatsServer
 
 SECRET = "tulip-kettle-9032"
 GRACE = "1.5"
@@ -57,12 +54,6 @@ async def test_accounts_survive_a_restart_and_never_log_a_password(tmp_path: Pat
     assert {"account.registered", "account.failed", "account.identified"} <= events
     assert {"account.protected", "account.renamed"} <= events
     assert not any(SECRET in line for line in logged)
-
-
-@pytest.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    async with running_nats(tmp_path / "nats") as server:
-        yield server
 
 
 async def start_node(nats: NatsServer, name: str, data: Path) -> ServerProcess:

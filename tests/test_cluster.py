@@ -18,16 +18,10 @@ import pytest
 
 from client.connection import Connection
 from tests.helpers import JsonClient, ServerProcess, TextClient
-from tests.natsd import NatsServer, free_port, running_nats
+from tests.natsd import NatsServer, free_port
 
 NODE_TTL = 2.0
 """A short node TTL so that the kill -9 test is quick; the bound it checks scales with it."""
-
-
-@pytest.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    async with running_nats(tmp_path / "nats") as server:
-        yield server
 
 
 async def start_node(nats: NatsServer, name: str, *args: str) -> ServerProcess:

@@ -9,31 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import nats
-import pytest
 
-from tests.helpers import JsonClient, ServerProcess, TextClient
-from tests.natsd import NatsServer, running_nats
-
-NODE_TTL = 2.0
-
-
-@pytest.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    async with running_nats(tmp_path / "nats") as server:
-        yield server
-
-
-async def start_node(nats: NatsServer, name: str, *args: str) -> ServerProcess:
-    node = await ServerProcess.start(
-        "--nats", nats.url, "--node-name", name, "--node-ttl", str(NODE_TTL), *args
-    )
-    await node.log_event("cluster.connected")
-    return node
+from tests.helpers import JsonClient, TextClient
+from tests.natsd import NatsServer
+from tests.test_cluster import start_node
 
 
 async def messages(client: JsonClient, count: int, timeout: float = 30) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import pytest
 from chat.net.server import ChatServer
 from tests.helpers import TextClient, running_server
 from tests.ircclient import IrcClient
-from tests.natsd import NatsServer, running_nats
+from tests.natsd import NatsServer
 from tests.test_accounts_nodes import start_node
 
 PASSWORD = "correct horse battery"
@@ -139,12 +139,6 @@ async def test_a_kept_room_is_its_operators_accounts_after_a_restart(tmp_path: P
         await mallory.expect(RESTORED)
         for client in (mallory, alice):
             await client.close()
-
-
-@pytest.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    async with running_nats(tmp_path / "nats") as nats:
-        yield nats
 
 
 async def test_an_operator_is_restored_on_another_node(
