@@ -80,6 +80,9 @@ class Hub:
             self.limits.room_create_per_address,
         )
         self.stats = Stats()
+        self.soon: Callable[[], None] | None = None
+        """Set by a server: a room's messages of one loop pass are queued together
+        (`chat.core.outbox.Batch`), and this arranges for them to be before the pass's writes."""
         self.accounts: Accounts | None = None  # `chat.core.accounts` installs itself (--accounts)
         self.before_nick: set[type] = set(_BEFORE_NICK)  # commands allowed before a nick
         self.help_extra: list[str] = []  # /help lines of plug-ins (accounts)
@@ -265,7 +268,8 @@ class Hub:
             elsewhere = self.broker.view.room(key)
             if elsewhere is None:
                 self.creation.charge(s, self.monotonic())
-            room = self.rooms[key] = Room(elsewhere.name if elsewhere else name, key)
+            room = Room(elsewhere.name if elsewhere else name, key, self.soon)
+            self.rooms[key] = room
             room.topic = elsewhere.topic if elsewhere else ""
             log.debug("room.created", room=name)
         epoch, offset = self.history.position(key) if self.history else ("", 0)

@@ -20,6 +20,8 @@ import asyncio
 from collections import deque
 from typing import Protocol
 
+from chat.core.outbox import BATCH
+
 SLICE = 128
 """Clients written per loop pass at most (about 0.5-1 ms of `write()` calls on loopback)."""
 
@@ -45,7 +47,15 @@ class Flusher:
             self._scheduled = True
             self._loop.call_soon(self.run)
 
+    def soon(self) -> None:
+        """Run soon even if nobody is marked yet (a room's batch waits: `Hub.soon`)."""
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.run)
+
     def run(self) -> None:
+        if BATCH.owner is not None:  # a room's messages of this pass: queued (and marked) now
+            BATCH.settle()
         dirty = self._dirty
         pop = dirty.popleft
         for _ in range(min(len(dirty), self.slice)):

@@ -97,6 +97,7 @@ class ChatServer:
     async def start(self) -> None:
         self.loop = loop = asyncio.get_running_loop()
         self.flusher = Flusher(loop)
+        self.hub.soon = self.flusher.soon  # a room's messages of a loop pass go out together
         s = self.settings
         await self.broker.start(self.hub)  # cluster mode: no broker, no node (exit 1)
         if s.history_db and self.hub.history is not None:
