@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import ProtocolError
-from chat.protocol.jsonl import JSON
+from chat.protocol.jsonl import JSON, _dumps, _message
 from chat.protocol.lines import TOO_LONG, LineSplitter
 from chat.protocol.sanitize import has_controls
 from chat.protocol.text import TEXT
@@ -121,3 +121,21 @@ def test_line_splitter_output_does_not_depend_on_how_bytes_are_chunked(
     # LF, CR LF and a lone CR each end a line
     expected = stream.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")[:-1]
     assert chunked == whole == expected
+
+
+@FUZZ
+@given(
+    st.text(),
+    st.text(),
+    st.text(),
+    st.floats(allow_nan=True, allow_infinity=True) | st.integers(0, 2**53),
+    st.booleans(),
+    st.integers(0, 2**40),
+    st.text(max_size=20),
+    st.booleans(),
+)
+def test_a_json_message_line_is_exactly_the_generic_encoders(
+    room: str, nick: str, text: str, ts: float, action: bool, offset: int, epoch: str, replay: bool
+) -> None:
+    message = e.Message(room, nick, text, ts, action, offset, epoch, replay)
+    assert JSON.encode(message) == (_dumps(_message(message)) + "\n").encode()

@@ -21,6 +21,7 @@ from chat.protocol.sanitize import clean, is_text
 from chat.protocol.text import HISTORY_PAGE
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # what `_dumps` does to a str
 
 
 def _str(obj: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -246,7 +247,22 @@ class JsonCodec:
         return parse(obj)
 
     def encode(self, event: e.Event) -> bytes:
+        if type(event) is e.Message and event.ts - event.ts == 0:  # the hot path (a finite ts)
+            return _message_line(event)
         return (_dumps(_event_dict(event)) + "\n").encode()
+
+
+def _message_line(ev: e.Message) -> bytes:
+    """`_dumps(_message(ev))`, built directly: the same bytes, in a third of the time."""
+    line = (
+        f'{{"type":"message","room":{_quote(ev.room)},"nick":{_quote(ev.nick)},'
+        f'"text":{_quote(ev.text)},"ts":{ev.ts!r},"action":{"true" if ev.action else "false"}'
+    )
+    if ev.offset:
+        line += f',"offset":{ev.offset!r},"epoch":{_quote(ev.epoch)}'
+    if ev.replay:
+        line += ',"replay":true'
+    return (line + "}\n").encode()
 
 
 JSON = JsonCodec()
