@@ -12,7 +12,7 @@ from chat.protocol import events as e
 from chat.protocol.errors import ProtocolError
 from chat.protocol.jsonl import JSON, _dumps, _message
 from chat.protocol.lines import TOO_LONG, LineSplitter
-from chat.protocol.sanitize import has_controls
+from chat.protocol.sanitize import _CONTROLS, _SEQUENCES, clean, has_controls
 from chat.protocol.text import TEXT
 
 FUZZ = settings(max_examples=400, deadline=None)
@@ -139,3 +139,10 @@ def test_a_json_message_line_is_exactly_the_generic_encoders(
 ) -> None:
     message = e.Message(room, nick, text, ts, action, offset, epoch, replay)
     assert JSON.encode(message) == (_dumps(_message(message)) + "\n").encode()
+
+
+@FUZZ
+@given(st.text(alphabet=st.characters(max_codepoint=0x2070)) | st.text())
+def test_clean_is_the_two_regexes_whatever_its_shortcut(text: str) -> None:
+    expected = _CONTROLS.sub("", _SEQUENCES.sub("", text) if "\x1b" in text else text)
+    assert clean(text) == expected

@@ -23,6 +23,8 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 def clean(text: str) -> str:
     """Return `text` without escape sequences or control characters (TAB is kept)."""
+    if text.isascii() and text.isprintable():  # the common case: nothing to remove (fast, in C)
+        return text
     if "\x1b" in text:
         text = _SEQUENCES.sub("", text)
     return _CONTROLS.sub("", text)
