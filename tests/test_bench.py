@@ -26,7 +26,7 @@ from chat.bench import cli, servers
 from chat.bench.attacks import stuck
 from chat.bench.cluster import deal, spread
 from chat.bench.frames import IRC, JSON, TEXT
-from chat.bench.scenarios import pace_by_members, plan_fanout
+from chat.bench.scenarios import pace_by_members, plan_connections, plan_fanout
 from chat.bench.workers import Member, MemberSpec, Straddle
 from tests.helpers import TEST_FLAGS, TextClient, running_server
 
@@ -194,6 +194,13 @@ def test_a_cluster_holds_connections_on_every_node(tmp_path: Path) -> None:
     (run,) = doc["runs"]["3 nodes"]
     assert run["connected"] == run["held"] == 60 and run["lost"] == 0
     assert len(run["rss_nodes_kib"]) == 3 and min(run["rss_nodes_kib"]) > 0
+
+
+def test_connections_spread_over_the_rooms_or_fill_them_in_order() -> None:
+    spread_rooms = [m.room for m in plan_connections(10, 4).members]
+    assert spread_rooms == ["#c0", "#c1", "#c2"] * 3 + ["#c0"]  # 3 rooms, the next login elsewhere
+    in_order = [m.room for m in plan_connections(10, 4, in_order=True).members]
+    assert in_order == ["#c0"] * 4 + ["#c1"] * 4 + ["#c2"] * 2
 
 
 def test_spread_puts_senders_on_the_first_node_and_their_pacers_on_the_last() -> None:

@@ -147,6 +147,13 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("connections", parents=[common], help="ramp N connections, hold, measure")
     c.add_argument("--members", type=int, default=1000, help="connections to open")
     c.add_argument("--room-size", type=int, default=10, help="members per room")
+    c.add_argument(
+        "--fill",
+        choices=("spread", "in-order"),
+        default="spread",
+        help="spread: connection i joins room i %% rooms (each join goes to another room); "
+        "in-order: rooms fill one after another (a burst of logins shares a room's writes)",
+    )
     c.add_argument("--ramp-rate", type=float, default=0.0, help="connections/s cap (0: none)")
     c.add_argument("--hold", type=float, default=5.0, help="seconds to hold (idle CPU window)")
 
@@ -361,7 +368,7 @@ def _kib(mib: float | None) -> float | None:
 
 def make_plan(args: argparse.Namespace) -> scenarios.Plan:
     if args.scenario == "connections":
-        return scenarios.plan_connections(args.members, args.room_size)
+        return scenarios.plan_connections(args.members, args.room_size, args.fill == "in-order")
     if args.scenario == "fanout":
         return scenarios.plan_fanout(args.members, args.senders, args.probes)
     if args.scenario == "soak":
@@ -496,7 +503,10 @@ def brief(r: report.Result) -> str:
 
 def describe(args: argparse.Namespace) -> str:
     if args.scenario == "connections":
-        return f"{args.members:,} connections in rooms of {args.room_size}, hold {args.hold:g}s"
+        return (
+            f"{args.members:,} connections in rooms of {args.room_size} ({args.fill}),"
+            f" hold {args.hold:g}s"
+        )
     who = (
         f"{args.members:,} members, {args.senders} senders"
         if args.scenario == "fanout"

@@ -108,10 +108,16 @@ def plan_rooms(rooms: int, size: int, senders: int, probes: int) -> Plan:
     )
 
 
-def plan_connections(members: int, room_size: int) -> Plan:
+def plan_connections(members: int, room_size: int, in_order: bool = False) -> Plan:
+    """`members` idle connections in rooms of `room_size`: spread (connection i into room
+    i % rooms, so consecutive logins go to different rooms) or filling the rooms in order."""
     pre = nick_prefix()
-    nrooms = max(1, -(-members // max(1, room_size)))
-    specs = [MemberSpec(f"{pre}{i}", f"#c{i % nrooms}") for i in range(members)]
+    size = max(1, room_size)
+    nrooms = max(1, -(-members // size))
+    specs = [
+        MemberSpec(f"{pre}{i}", f"#c{i // size if in_order else i % nrooms}")
+        for i in range(members)
+    ]
     return Plan("connections", specs)
 
 
