@@ -29,6 +29,7 @@ def broker(settings: Settings) -> Broker:
         settings.node_ttl,
         settings.history_size,
         settings.history_bytes,
+        settings.nats_connect_timeout,
     )
 
 

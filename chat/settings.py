@@ -143,6 +143,9 @@ class Settings:
     nats: str = _opt(
         "", "NATS server URL(s), comma-separated: join a cluster (empty: one process, no broker)"
     )
+    nats_connect_timeout: float = _opt(
+        6.0, "seconds to keep trying NATS at start-up before exiting with code 1", gt=0
+    )
     node_name: str = _opt("", "this node's name in the cluster (empty: the host name)")
     node_ttl: float = _opt(
         10.0,

@@ -64,7 +64,7 @@ log = structlog.get_logger("chat.cluster")
 
 CONNECT_TIMEOUT = 2
 START_TIMEOUT = 6.0
-"""Seconds `start` tries to reach NATS before giving up."""
+"""Seconds `start` tries to reach NATS before giving up (`--nats-connect-timeout`)."""
 RECONNECT_WAIT = 0.25
 RECONNECT_MAX = 5.0
 """Seconds between reconnection attempts once running: doubling from RECONNECT_WAIT up to
@@ -97,9 +97,10 @@ class NatsBroker(InProcess):
 
     def __init__(
         self, servers: str, name: str = "", node_ttl: float = 10.0, history: int = 0,
-        history_bytes: int = 64 * 1024 * 1024,
+        history_bytes: int = 64 * 1024 * 1024, start_timeout: float = START_TIMEOUT,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.start_timeout = start_timeout
         self.numbers = history > 0  # room history on: the stream numbers every line
         self._history = (history, history_bytes)
         self.history: HistoryStream | None = None
@@ -129,7 +130,7 @@ class NatsBroker(InProcess):
     async def start(self, hub: Hub) -> None:
         self.hub = hub
         try:
-            await asyncio.wait_for(self._connect(), START_TIMEOUT)
+            await asyncio.wait_for(self._connect(), self.start_timeout)
             nicks, nodes = await self._buckets()
             if self.numbers:  # loaded before the server listens: resumes are exact anywhere
                 self.history = HistoryStream(self.nc, hub, self.node, *self._history)
