@@ -224,7 +224,7 @@ async def test_an_unreachable_broker_is_a_clear_error_and_exit_1() -> None:
     port = free_port()  # nothing listens there
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chat", "--port", "0", "--log-format", "json",
-        "--nats", f"nats://127.0.0.1:{port}",
+        "--nats", f"nats://127.0.0.1:{port}", "--nats-connect-timeout", "1",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
