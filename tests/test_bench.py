@@ -134,10 +134,10 @@ def test_rooms_deliver_only_within_each_room(server: Server, tmp_path: Path) -> 
 
 
 def test_soak_loses_nothing_while_connections_churn(server: Server, tmp_path: Path) -> None:
-    doc = bench(tmp_path, "soak", *target(server), "--rooms", "4", "--room-size", "3",
-                "--senders", "1", "--rate", "40", "--minutes", "0.05", "--churn", "10")  # fmt: skip
+    doc = bench(tmp_path, "soak", *target(server), "--rooms", "4", "--room-size", "3", "--senders",
+                "1", "--rate", "40", "--minutes", "0.025", "--churn", "10")  # fmt: skip
     (run,) = doc["runs"]["given"]
-    assert run["expected"] == 4 * 30 * 3  # 4 rooms, 30 messages each (10/s for 3 s), 3 members
+    assert run["expected"] == 4 * 15 * 3  # 4 rooms, 15 messages each (10/s for 1.5 s), 3 members
     assert run["delivered"] == run["expected"] and run["lost_messages"] == 0
     assert run["churned"] > 0 and run["churn_failed"] == 0
     assert run["rss_first_kib"] > 0 and len(run["rss_series"]) >= 1
@@ -332,7 +332,7 @@ def test_compare_ngircd_without_ngircd_says_so_in_one_line(
 # --- attacks and budgets (make perf): that they run and judge, not how fast anything is ------
 
 TINY = ("--members", "6", "--senders", "1", "--probes", "2", "--rate", "20",
-        "--warmup", "0.2", "--duration", "1.5")  # fmt: skip
+        "--warmup", "0.2", "--duration", "0.75")  # fmt: skip
 NEVER_MISSED = ("--max-p99-ms", "60000", "--min-samples", "1", "--max-rss-growth-mib", "4096")
 
 
