@@ -56,7 +56,14 @@ import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy, DiscardPolicy, Header, StorageType, StreamConfig
+from nats.js.api import (
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    Header,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 from chat.cluster import histwire, inbound
@@ -186,12 +193,15 @@ class HistoryStream:
             await self.js.update_stream(config)
 
     async def _subscribe(self) -> None:
+        """The ordered consumer, from the first message this node has not applied."""
+        start = ConsumerConfig(opt_start_seq=self.applied + 1) if self.applied else None
         self._sub = await self.js.subscribe(
             SUBJECTS,
             stream=STREAM,
             cb=self._on_msg,
+            config=start,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start else DeliverPolicy.ALL,
             idle_heartbeat=HEARTBEAT,
         )
 
@@ -209,9 +219,15 @@ class HistoryStream:
         self.count = 0
 
     async def resync(self) -> None:
-        """Back on the broker: the stream again (a broker may have lost it), and catch up."""
+        """Back on the broker: the stream again (a broker may have lost it), and catch up.
+        The consumer is made anew: a restarted broker has forgotten it (ordered consumers are
+        ephemeral), and nats-py would notice only after two missed heartbeats (2-4 s)."""
         await self.ensure()
-        await self._follow(await self.js.stream_info(STREAM))
+        info = await self.js.stream_info(STREAM)
+        if info.created == self._created and info.state.last_seq >= self.applied:
+            await self._unsubscribe()
+            await self._subscribe()
+        await self._follow(info)
         self.link_up = True
 
     async def check(self) -> None:
