@@ -20,6 +20,10 @@ TYPED  := chat $(wildcard client) tests bench
 UNTYPED :=
 EMPTY  :=
 MYPY_EXCLUDE := $(if $(strip $(UNTYPED)),--exclude '^tests/($(subst $(EMPTY) $(EMPTY),|,$(strip $(UNTYPED))))\.py$$')
+# pytest-xdist processes for `make pytest` (CI has 2 cores; most tests wait on sockets and child
+# processes, so 2 roughly halve the wall time even on a busy machine). Tests marked
+# `xdist_group` run in one process, one after the other (`--dist loadgroup`). 0: no xdist.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck pytest perf venv venv-run venv-dev clean
 
@@ -67,7 +71,7 @@ typecheck: venv-dev
 	$(BIN)/mypy --strict $(TYPED) $(MYPY_EXCLUDE)
 
 pytest: venv-dev
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
