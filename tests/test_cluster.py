@@ -196,6 +196,9 @@ async def test_a_node_killed_with_sigkill_frees_its_nicks_within_the_node_ttl(
     try:
         alice = await TextClient.login(a.port, "alice")  # held: a dropped client would quit
         bob = await TextClient.login(b.port, "bob")
+        # Node b may answer bob before alice's join (a note from node a) has reached it: once
+        # bob sees a line alice said after joining, node b knows her.
+        await barrier(alice, "alice is on node a", bob)
         await bob.send("/who")
         await bob.expect(r"^\* #lobby \(2\): ")
         a.proc.send_signal(signal.SIGKILL)
