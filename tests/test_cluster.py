@@ -221,6 +221,7 @@ async def test_a_node_killed_with_sigkill_frees_its_nicks_within_the_node_ttl(
         assert freed_after <= NODE_TTL + 2.0, freed_after
     finally:
         await b.stop()
+        await a.stop()  # already killed, unless the test failed before: never leave it behind
 
 
 async def test_an_unreachable_broker_is_a_clear_error_and_exit_1() -> None:
