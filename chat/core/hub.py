@@ -1,4 +1,9 @@
-"""The hub: nicks, rooms and every command's meaning. Pure logic, no I/O, no asyncio.
+"""The hub: nicks, rooms and the dispatch of every command. Pure logic, no I/O, no asyncio.
+
+It holds the nicks and the rooms and hands each command to its handler. Registration, nicks,
+messages, quit, help and ping are handled here; the room commands (join, part, topic, /rooms,
+/who, /history) are `chat.core.roomcommands`, room moderation `chat.core.modcommands` and
+server operators `chat.core.opercommands`, each registering its handlers in the hub's table.
 
 The transport feeds it `(session, command)` pairs and `ProtocolError`s; the hub answers by
 queueing events on sessions (`Session.send`, `Room.broadcast`). Nothing here blocks: a full
@@ -7,7 +12,6 @@ outbox makes its session a slow consumer, which the transport cuts outside the f
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from chat.core import notes as w
-from chat.core import replay
 from chat.core.accounts import accounts_off
 from chat.core.broker import Broker, InProcess
 from chat.core.history import FIRST_EPOCH, MemoryHistory
@@ -23,6 +26,7 @@ from chat.core.limits import Limits as Limits  # the hub's settings, re-exported
 from chat.core.modcommands import Moderation
 from chat.core.opercommands import ServerOperators
 from chat.core.ratelimit import CreationBudget
+from chat.core.roomcommands import RoomCommands, room_of
 from chat.core.roomindex import SizeIndex
 from chat.core.rooms import Room, deliver
 from chat.core.session import Session
@@ -35,14 +39,10 @@ from chat.protocol.errors import (
     CLUSTER_DOWN,
     NICK_TAKEN,
     NO_SUCH_NICK,
-    NOT_IN_ROOM,
     NOT_REGISTERED,
-    ROOM_FULL,
-    ROOM_LIMIT,
-    TOO_MANY_ROOMS,
     ProtocolError,
 )
-from chat.protocol.names import MAX_NICK, check_nick, check_room, fold
+from chat.protocol.names import MAX_NICK, check_nick, fold
 from chat.protocol.text import USAGE, TextCodec
 
 if TYPE_CHECKING:
@@ -92,18 +92,13 @@ class Hub:
             c.Say: self._say,
             c.Me: self._me,
             c.Msg: self._msg,
-            c.Join: self._join,
-            c.Part: self._part,
-            c.Topic: self._topic,
-            c.Rooms: self._rooms,
-            c.Who: self._who,
             c.Quit: self._quit,
             c.Help: self._help,
             c.Ping: self._ping,
-            c.History: self._history,
             c.Register: accounts_off,  # until `chat.core.accounts` installs itself
             c.Identify: accounts_off,
         }
+        self.room_commands = RoomCommands(self)  # adds its handlers (chat/core/roomcommands.py)
         self.operators = ServerOperators(self)  # adds its handlers (chat/core/opercommands.py)
         self.moderation = Moderation(self)  # adds its handlers (chat/core/modcommands.py)
 
@@ -155,7 +150,7 @@ class Hub:
             self.moderation.left(room.folded, session.folded)
             self.resized(room.folded)
             if not room.size:
-                self._drop_room(room)
+                self.room_commands.drop_room(room)
             else:
                 neighbours.update(dict.fromkeys(room.members()))
         deliver(neighbours, e.Quitted(nick, message or reason))
@@ -195,7 +190,7 @@ class Hub:
             "client.registered", conn_id=s.conn_id, peer=s.peer, nick=nick, dialect=s.codec.name
         )
         s.send(e.Welcome(nick, PROTOCOL_VERSION, MOTD))
-        self._join(s, c.Join(self.limits.default_room))
+        self.room_commands.join(s, c.Join(self.limits.default_room))
 
     def _claim(self, nick: str, current: Session | None = None) -> str:
         nick = check_nick(nick)
@@ -225,142 +220,7 @@ class Hub:
             targets.update(dict.fromkeys(room.members()))
         deliver(targets, e.NickChanged(old, new))
 
-    # --- rooms ------------------------------------------------------------------------------
-    def _room_of(self, s: Session, name: str | None) -> Room:
-        """The room a command is about: the named one (which s must be in), or the current one."""
-        if name is None:
-            if s.current is None:
-                raise ProtocolError(NOT_IN_ROOM, "you are in no room; /join #room first")
-            return s.current
-        room = s.rooms.get(fold(check_room(name)))
-        if room is None:
-            raise ProtocolError(NOT_IN_ROOM, f"you are not in {check_room(name)}")
-        return room
-
-    def _join(self, s: Session, cmd: c.Join) -> None:
-        name = check_room(cmd.room)
-        key = fold(name)
-        room = s.rooms.get(key)
-        if room is not None:
-            s.current = room
-            if cmd.since is not None and self.history is not None:  # e.g. the default room
-                epoch, offset = self.history.position(key)
-                joined = e.Joined(room.name, s.nick or "", self.size(key), epoch, offset)
-                self._resume(s, room, cmd.since, joined)
-                return
-            s.send(e.Notice(f"{room.name} is now your current room", "current-room"))
-            return
-        if len(s.rooms) >= self.limits.max_rooms_per_client:
-            raise ProtocolError(
-                TOO_MANY_ROOMS, f"you are in {len(s.rooms)} rooms already; /part one first"
-            )
-        room = self.rooms.get(key)
-        size = self.size(key)
-        if size >= self.limits.max_room_members:
-            raise ProtocolError(ROOM_FULL, f"{name} is full ({size} members)")
-        self.moderation.check_join(s, key, room.name if room else name, cmd.key, size)
-        new = room is None and self.broker.view.room(key) is None
-        if room is None:
-            if len(self.rooms) >= self.limits.max_rooms:
-                raise ProtocolError(
-                    ROOM_LIMIT, "the server has too many rooms; join an existing one"
-                )
-            elsewhere = self.broker.view.room(key)
-            if elsewhere is None:
-                self.creation.charge(s, self.monotonic())
-            room = Room(elsewhere.name if elsewhere else name, key, self.soon)
-            self.rooms[key] = room
-            room.topic = elsewhere.topic if elsewhere else ""
-            log.debug("room.created", room=name)
-        epoch, offset = self.history.position(key) if self.history else ("", 0)
-        joined = e.Joined(room.name, s.nick or "", size + 1, epoch, offset)
-        if cmd.since is not None and self.history is not None:
-            room.broadcast(joined)  # to the others; the joiner gets what it missed first
-            room.add(s)
-            self._resume(s, room, cmd.since, joined)
-        else:
-            room.add(s)
-            room.broadcast(joined)
-        self.resized(key)
-        s.rooms[key] = room
-        s.current = room
-        log.info("room.joined", conn_id=s.conn_id, nick=s.nick, room=room.name)
-        self.broker.publish(w.Joined(self.broker.node, key, room.name, s.nick or ""))
-        if new:
-            self.moderation.created(room, s)  # its operator
-        else:
-            self.moderation.joined(room, s)  # an operator's account makes it one again
-        if room.topic:
-            s.send(e.TopicIs(room.name, room.topic))
-        s.send(self._members(key))
-        if cmd.since is None and isinstance(s.codec, TextCodec) and self.history:
-            self._recent(s, room, self.limits.history_on_join)
-
-    def _resume(self, s: Session, room: Room, since: tuple[str, int], joined: e.Joined) -> None:
-        """Send a resuming joiner every message after `since`, then its join with `recovered`."""
-        assert self.history is not None
-        size = s.codec.encode  # weighed as this client's codec encodes them
-        budget = s.max_bytes - RESUME_SPARE  # the send queue, less room for join, topic, who
-        for event in replay.resume(
-            self.history, room.name, room.folded, since, joined, budget, lambda m: len(size(m)),
-            current=self.broker.history_current,
-        ):  # fmt: skip
-            s.send(event)
-
-    def _recent(self, s: Session, room: Room, count: int) -> None:
-        assert self.history is not None
-        if page := replay.latest(self.history, room.name, room.folded, count):
-            s.send(page)
-
-    def _history(self, s: Session, cmd: c.History) -> None:
-        room = self._room_of(s, cmd.room)
-        if self.history is None:
-            raise ProtocolError(BAD_COMMAND, "this server keeps no history")
-        s.send(replay.asked(self.history, room.name, room.folded, cmd, s.codec.encode, s.max_bytes))
-
-    def _part(self, s: Session, cmd: c.Part) -> None:
-        room = self._room_of(s, cmd.room)
-        room.broadcast(e.Parted(room.name, s.nick or "", cmd.reason, self.size(room.folded) - 1))
-        self.broker.publish(w.Parted(self.broker.node, room.folded, s.nick or "", cmd.reason))
-        self.remove_member(s, room)
-        log.info("room.parted", conn_id=s.conn_id, nick=s.nick, room=room.name)
-
-    def remove_member(self, s: Session, room: Room) -> None:
-        """`s` leaves `room` (a part, a kick): nothing is told or published here."""
-        room.remove(s)
-        self.moderation.left(room.folded, s.folded)
-        self.resized(room.folded)
-        del s.rooms[room.folded]
-        if s.current is room:
-            s.current = next(reversed(s.rooms.values()), None)
-        if not room.size:
-            self._drop_room(room)
-
-    def _drop_room(self, room: Room) -> None:
-        # Empty rooms vanish with their topic (documented in docs/protocol.md); their history
-        # stays while it is held, so a client coming back still resumes.
-        del self.rooms[room.folded]
-        if self.history is not None:
-            self.history.orphan(room.folded)
-        self.moderation.dropped(room.folded)
-        log.debug("room.removed", room=room.name)
-
-    def _topic(self, s: Session, cmd: c.Topic) -> None:
-        room = self._room_of(s, cmd.room)
-        if cmd.text is None:
-            s.send(e.TopicIs(room.name, room.topic))
-            return
-        self.moderation.check_topic(s, room)
-        if len(cmd.text) > self.limits.max_topic:
-            raise ProtocolError(
-                BAD_COMMAND, f"topics are at most {self.limits.max_topic} characters"
-            )
-        room.topic = cmd.text
-        room.topic_by, room.topic_at = s.nick or "", self.clock()
-        room.broadcast(e.TopicIs(room.name, room.topic, s.nick))
-        node = self.broker.node
-        self.broker.publish(w.Topic(node, room.folded, room.name, cmd.text, s.nick or ""))
-
+    # --- rooms (their commands: chat/core/roomcommands.py) ----------------------------------
     def size(self, key: str) -> int:
         """Members of a room (folded name) on every node."""
         room = self.rooms.get(key)
@@ -370,38 +230,6 @@ class Hub:
         """A room's membership changed here or on another node: keep `/rooms` in order."""
         self.index.set(key, self.size(key))
 
-    def _rooms(self, s: Session, cmd: c.Rooms) -> None:
-        """The largest rooms, one page: O(page) however many rooms exist (`SizeIndex`)."""
-        infos = []
-        view = self.broker.view
-        for key, size in itertools.islice(self.index.largest(), self.limits.list_limit):
-            here, remote = self.rooms.get(key), view.room(key)
-            name = here.name if here else remote.name if remote else key
-            topic = here.topic if here else remote.topic if remote else ""
-            infos.append(e.RoomInfo(name, size, topic))
-        s.send(e.RoomList(tuple(infos), len(self.index)))
-
-    def _who(self, s: Session, cmd: c.Who) -> None:
-        if cmd.room is None:
-            key = self._room_of(s, None).folded
-        else:
-            name = check_room(cmd.room)
-            key = fold(name)
-            if key not in self.rooms and self.broker.view.room(key) is None:
-                raise ProtocolError(NOT_IN_ROOM, f"there is no room {name}")
-        s.send(self._members(key))
-
-    def _members(self, key: str) -> e.Members:
-        room, remote = self.rooms.get(key), self.broker.view.room(key)
-        here = room.order if room else ()
-        nicks = itertools.chain(
-            (m.nick or "" for m in here), remote.members.values() if remote else ()
-        )
-        name = room.name if room else remote.name if remote else key
-        shown = tuple(itertools.islice(nicks, self.limits.list_limit))
-        prefixes = self.moderation.prefixes(key, shown)  # @ operators, + voiced
-        return e.Members(name, shown, self.size(key), prefixes)
-
     # --- messages ---------------------------------------------------------------------------
     def _say(self, s: Session, cmd: c.Say) -> None:
         self._post(s, cmd.room, cmd.text, action=False)
@@ -410,7 +238,7 @@ class Hub:
         self._post(s, cmd.room, cmd.text, action=True)
 
     def _post(self, s: Session, room_name: str | None, text: str, *, action: bool) -> None:
-        room = self._room_of(s, room_name)
+        room = room_of(s, room_name)
         self.moderation.check_speak(s, room)  # moderated, muted, banned
         now = self.clock()
         room.messages += 1
@@ -469,5 +297,3 @@ class Hub:
 LINK_DOWN = "the cluster link is down; try again in a few seconds"
 
 _BEFORE_NICK = (c.Hello, c.Nick, c.Quit, c.Help, c.Ping)
-RESUME_SPARE = 16 * 1024
-"""Bytes of the send queue a resume leaves for what follows it (join, topic, member list)."""

@@ -3,9 +3,10 @@ logic, no I/O.
 
 `Moderation` (`hub.moderation`) holds what `chat.core.moderation` rules on for rooms (each
 room's `RoomModes`) and registers its handlers in the hub's dispatch table (`Mode`, `Kick`,
-`Invite`, `Bans`, `Mute`). The hub calls its hooks where a rule applies: `check_join`,
-`created`, `check_speak`, `check_topic`, `left`, `renamed`, `dropped`, `prefixes`. Server
-operators' commands and the server bans are `chat.core.opercommands` (`hub.operators`).
+`Invite`, `Bans`, `Mute`). The hub and its room commands (`chat.core.roomcommands`) call its
+hooks where a rule applies: `check_join`, `created`, `check_speak`, `check_topic`, `left`,
+`renamed`, `dropped`, `prefixes`. Server operators' commands and the server bans are
+`chat.core.opercommands` (`hub.operators`).
 
 Cluster-wide: every change is published (`chat.core.notes`: a room's whole state as `Modes`,
 `Kicked`, `Invited`) and applied by the other nodes through `apply_note` (from
@@ -339,7 +340,7 @@ class Moderation:
         self.left(key, folded)
         if room is not None and target is not None and target in room:
             room.broadcast(e.Kicked(room.name, nick, by, reason, hub.size(key) - 1))
-            hub.remove_member(target, room)
+            hub.room_commands.remove_member(target, room)
         else:
             found = hub.broker.view.locate(folded)
             if found is not None:
