@@ -163,7 +163,7 @@ def note_bytes(draw: st.DrawFn) -> bytes:
                 parts.append(f"[{','.join(draw(st.lists(NICK, max_size=6)))}]")
             case "rooms":
                 parts.append(draw(state_rooms()))
-            case "change":  # moderation notes (chat.core.modcommands)
+            case "change":  # moderation notes (chat.core.modstate)
                 parts.append(draw(_mostly(["", "+o bob", "+im-t"], [5, "\x1b[2J", None])))
             case "flags":
                 parts.append(draw(_mostly(["", "im", "imt"], ["x", "iiii", 3])))

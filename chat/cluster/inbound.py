@@ -105,7 +105,7 @@ def _apply(hub: Hub, note: w.Note, now: float) -> None:
             view.touch(node, now)
         case w.Modes() | w.Kicked() | w.Invited() | w.Killed() | w.ServerBanned() | w.Wallops():
             view.touch(note.node, now)
-            hub.moderation.apply_note(note)  # chat.core.modcommands
+            hub.moderation.apply_note(note)  # chat.core.modstate
 
 
 def sequenced(

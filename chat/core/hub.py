@@ -3,7 +3,8 @@
 It holds the nicks and the rooms and hands each command to its handler. Registration, nicks,
 messages, quit, help and ping are handled here; the room commands (join, part, topic, /rooms,
 /who, /history) are `chat.core.roomcommands`, room moderation `chat.core.modcommands` and
-server operators `chat.core.opercommands`, each registering its handlers in the hub's table.
+server operators `chat.core.opercommands`, each registering its handlers in the hub's table;
+the rooms' moderation state, and the hooks that apply it, is `chat.core.modstate`.
 
 The transport feeds it `(session, command)` pairs and `ProtocolError`s; the hub answers by
 queueing events on sessions (`Session.send`, `Room.broadcast`). Nothing here blocks: a full
@@ -23,7 +24,8 @@ from chat.core.accounts import accounts_off
 from chat.core.broker import Broker, InProcess
 from chat.core.history import FIRST_EPOCH, MemoryHistory
 from chat.core.limits import Limits as Limits  # the hub's settings, re-exported
-from chat.core.modcommands import Moderation
+from chat.core.modcommands import ModCommands
+from chat.core.modstate import Moderation
 from chat.core.opercommands import ServerOperators
 from chat.core.ratelimit import CreationBudget
 from chat.core.roomcommands import RoomCommands, room_of
@@ -100,7 +102,8 @@ class Hub:
         }
         self.room_commands = RoomCommands(self)  # adds its handlers (chat/core/roomcommands.py)
         self.operators = ServerOperators(self)  # adds its handlers (chat/core/opercommands.py)
-        self.moderation = Moderation(self)  # adds its handlers (chat/core/modcommands.py)
+        self.moderation = Moderation(self)  # the rooms' modes (chat/core/modstate.py)
+        self.mod_commands = ModCommands(self)  # adds its handlers (chat/core/modcommands.py)
 
     # --- entry points used by the transport ----------------------------------------------
     def connect(self, session: Session) -> None:

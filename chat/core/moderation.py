@@ -1,6 +1,7 @@
 """Moderation rules: room modes and who may do what. Pure: no I/O, no hub, no sessions;
-`chat.core.modcommands` applies these to the hub. Ban masks are `chat.core.masks`, server bans
-`chat.core.serverbans` (both re-exported here, where the rules are read).
+`chat.core.modstate` and `chat.core.modcommands` apply these to the hub. Ban masks are
+`chat.core.masks`, server bans `chat.core.serverbans` (both re-exported here, where the rules
+are read).
 
 Theory of operation
 -------------------

@@ -136,7 +136,7 @@ class Bye:
     node: str
 
 
-# --- moderation (chat.core.modcommands) --------------------------------------------------------
+# --- moderation (chat.core.modstate) -----------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ Pure logic, no I/O.
 `ServerOperators` (`hub.operators`) holds the configured operators (`--oper NAME:HASH`) and
 the server bans (addresses and CIDR networks with an expiry: `chat.core.moderation`), registers
 its handlers in the hub's dispatch table, and answers `admit` for every new connection. Room
-moderation (modes, kicks, room bans, invitations, mutes) is `chat.core.modcommands`.
+moderation (modes, kicks, room bans, invitations, mutes) is `chat.core.modcommands`, its state
+`chat.core.modstate`.
 
 Operator passwords are scrypt: a check (~50 ms) runs through `offload`, which the server points
 at a worker thread, at most `MAX_VERIFYING` at once. Server bans are saved through `persist`
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from chat.core import moderation as m
 from chat.core import notes as w
 from chat.core import operhash
-from chat.core.modcommands import REASON_LEN, log, record
+from chat.core.modcommands import REASON_LEN
+from chat.core.modstate import log, record
 from chat.core.rooms import deliver
 from chat.core.session import Session
 from chat.protocol import commands as c

@@ -36,7 +36,7 @@ class Stats:
     disconnects: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     moderation: Counter[str] = field(default_factory=Counter)
-    """Moderation actions by name (kick, ban, kill, server-ban, ...; `chat.core.modcommands`)."""
+    """Moderation actions by name (kick, ban, kill, server-ban, ...; `chat.core.modstate`)."""
     accounts: Counter[str] = field(default_factory=Counter)
     """Account events by kind (`chat.core.accounts.EVENTS`: registered, identified, failed,
     throttled, busy, protected, renamed)."""

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import structlog
 
-from chat.core.modcommands import Moderation
 from chat.core.moderation import MAX_BANS, MAX_OP_ACCOUNTS, ServerBan
+from chat.core.modstate import Moderation
 from chat.core.modstore import Stored
 from chat.core.opercommands import ServerOperators
 
