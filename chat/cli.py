@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import structlog
 
 from chat import log as chat_log
-from chat.core.accounts import AccountStore
+from chat.core.accountjobs import AccountStore
 from chat.core.broker import Broker, InProcess
 from chat.net.loops import new_loop
 from chat.net.server import ChatServer

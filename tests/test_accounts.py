@@ -19,7 +19,9 @@ import pytest
 import structlog
 import trustme
 
-from chat.core.accounts import AccountPolicy, Create, Outcome, Throttle, Verify
+from chat.core.accountjobs import Create, Outcome, Verify
+from chat.core.accounts import AccountPolicy
+from chat.core.auththrottle import Throttle
 from chat.net.accountdb import AccountService, Hasher, SqliteAccounts
 from chat.net.server import ChatServer
 from tests.helpers import JsonClient, LineClient, TextClient, running_server

@@ -10,14 +10,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from chat.core.accounts import (
-    AccountPolicy,
-    Accounts,
-    Create,
-    Outcome,
-    Throttle,
-    Verify,
-)
+from chat.core.accountjobs import Create, Outcome, Verify
+from chat.core.accounts import AccountPolicy, Accounts
+from chat.core.auththrottle import Throttle
 from chat.core.hub import Hub
 from chat.core.session import Session
 from chat.protocol import commands as c

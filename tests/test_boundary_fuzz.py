@@ -21,7 +21,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.core.accounts import AccountPolicy, Accounts, Outcome
+from chat.core.accountjobs import Outcome
+from chat.core.accounts import AccountPolicy, Accounts
 from chat.core.connection import Connection, Policy
 from chat.core.hub import Hub, Limits
 from chat.core.session import Session

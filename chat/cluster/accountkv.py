@@ -45,7 +45,7 @@ def name_of(key: str) -> str | None:
 
 
 class AccountKV:
-    """`chat.core.accounts.AccountStore` on the broker's NATS connection."""
+    """`chat.core.accountjobs.AccountStore` on the broker's NATS connection."""
 
     def __init__(self, broker: NatsBroker) -> None:
         self.broker = broker

@@ -9,18 +9,15 @@ wraps the hub's `Hello` and `Nick` handlers to see every nick a session takes.
 
 Passwords are never checked here. A handler that accepts an attempt (right state, password
 within bounds, throttles not empty) parks a `Job` on the session (`session.waiting`): `Verify`
-or `Create`. The connection stops reading that client's lines (as for a cluster nick
-reservation), the transport runs the job off the event loop (`chat.net.accountdb`: argon2id
-in a bounded pool, the store in its own thread or JetStream KV), and hands the `Outcome` back
-to `finish`, which identifies the session, or counts a failure, and tells the client.
+or `Create` (`chat.core.accountjobs`). The connection stops reading that client's lines (as
+for a cluster nick reservation), the transport runs the job off the event loop
+(`chat.net.accountdb`: argon2id in a bounded pool, the store in its own thread or JetStream
+KV), and hands the `Outcome` back to `finish`, which identifies the session, or counts a
+failure, and tells the client.
 
-Throttles (`Throttle`, token buckets on the hub's injected monotonic clock): every failed
-password costs a token of the address's bucket and of the account's (charged when the attempt
-is made, refunded when the password was right, so attempts in flight count); a register costs
-one of the address's. An empty bucket refuses attempts (`auth-throttled`, with the wait) before
-any hashing. The account's bucket does not stop an address that identified to that account
-before (the owner at home is not locked out by someone failing elsewhere); every other address
-waits. So a wrong password costs its sender, and the account's own owner keeps their way in.
+Throttles (`chat.core.auththrottle`, token buckets on the hub's injected monotonic clock): a
+failed password costs its address and its account, a register its address; an empty bucket
+refuses attempts (`auth-throttled`, with the wait) before any hashing.
 
 Nick protection: the names of all accounts are known here (`registered`, filled by the store at
 start-up and, in a cluster, as other nodes register). A session that takes a registered nick
@@ -35,14 +32,15 @@ The seam for moderation: `session.account` (the folded account name, or None) an
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from chat.core.accountjobs import Create, Job, Outcome, Verify
+from chat.core.auththrottle import Throttle
 from chat.protocol import commands as c
 from chat.protocol import events as e
 from chat.protocol.errors import (
@@ -75,11 +73,6 @@ GUEST = "Guest"
 RETRY = 2.0
 """Seconds before a rename that could not happen yet (the client was waiting for a reply of
 the cluster or of the hashing pool) is tried again."""
-MAX_TRACKED = 4096
-"""Addresses, and accounts, whose throttle is kept; past it rested ones are forgotten first,
-then the oldest."""
-TRUSTED_PER_ACCOUNT = 4
-"""Addresses remembered per account as having identified to it (they pass its bucket)."""
 EVENTS = ("registered", "identified", "failed", "throttled", "busy", "protected", "renamed")
 """What `Stats.accounts` counts (`/stats` `accounts`, `/metrics` `chat_account_events`)."""
 
@@ -98,137 +91,6 @@ class AccountPolicy:
 def accounts_off(session: Session, command: c.Command) -> None:
     """The hub's answer to `Register` and `Identify` without --accounts."""
     raise ProtocolError(ACCOUNTS_OFF, "this server has no accounts (it runs without --accounts)")
-
-
-# --- jobs: what the transport runs off the loop -------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Verify:
-    """Check `password` against the account's stored hash."""
-
-    account: str  # folded
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Create:
-    """Hash `password` and store a new account (atomically: it may exist by now)."""
-
-    account: str  # folded
-    nick: str  # as it was registered
-    password: str = field(repr=False)
-
-
-Job = Verify | Create
-
-
-class Outcome(enum.Enum):
-    OK = "ok"
-    WRONG = "wrong"  # no such account, or the wrong password
-    EXISTS = "exists"  # Create: someone registered the name first
-    BUSY = "busy"  # the hashing pool is full
-    DOWN = "down"  # the store failed (disk, cluster link)
-
-
-class AccountStore(Protocol):
-    """Where accounts live: SQLite (`chat.net.accountdb`) or JetStream KV
-    (`chat.cluster.accountkv`). Implementations do their I/O off the event loop."""
-
-    async def open(self, known: Callable[[str], None]) -> None:
-        """Start; call `known(folded name)` for every account, now and as others register."""
-        ...
-
-    async def get(self, account: str) -> str | None:
-        """The stored hash of an account (folded name), or None."""
-        ...
-
-    async def create(self, account: str, nick: str, hashed: str, created: float) -> bool:
-        """Store a new account; False if it exists."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-# --- throttles ----------------------------------------------------------------------------
-
-
-class _Bucket:
-    """Tokens refilling at `rate` per second up to `burst`; a failure spends one."""
-
-    __slots__ = ("_stamp", "_tokens", "burst", "rate")
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate, self.burst = rate, burst
-        self._tokens, self._stamp = float(burst), now
-
-    def level(self, now: float) -> float:
-        return min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
-
-    def wait(self, now: float) -> float:
-        """Seconds until a token is there (0: one is)."""
-        level = self.level(now)
-        return 0.0 if level >= 1.0 else (1.0 - level) / self.rate
-
-    def spend(self, now: float, tokens: float = 1.0) -> None:
-        level = self.level(now) - tokens
-        self._tokens, self._stamp = max(-float(self.burst), min(float(self.burst), level)), now
-
-
-class Throttle:
-    """Password attempts, per address and per account (see the module's docstring)."""
-
-    def __init__(self, policy: AccountPolicy) -> None:
-        self.policy = policy
-        self._addresses: dict[str, _Bucket] = {}
-        self._accounts: dict[str, _Bucket] = {}
-        self._trusted: dict[str, tuple[str, ...]] = {}
-
-    def wait(self, ip: str, account: str | None, now: float) -> float:
-        """Seconds before an attempt from `ip` (on `account`) may be made; 0: now."""
-        waits = [0.0]
-        bucket = self._addresses.get(ip)
-        if bucket is not None:
-            waits.append(bucket.wait(now))
-        if account is not None and ip not in self._trusted.get(account, ()):
-            bucket = self._accounts.get(account)
-            if bucket is not None:
-                waits.append(bucket.wait(now))
-        return max(waits)
-
-    def failed(self, ip: str, account: str | None, now: float) -> None:
-        """A wrong password (or a registration): costs the address, and the account."""
-        p = self.policy
-        self._bucket(self._addresses, ip, p.address_rate, p.address_burst, now).spend(now)
-        if account is not None:
-            self._bucket(self._accounts, account, p.account_rate, p.account_burst, now).spend(now)
-
-    def refund(self, ip: str, account: str | None, now: float) -> None:
-        """An attempt charged up front (`failed`) was not a wrong password after all."""
-        for table, key in ((self._addresses, ip), (self._accounts, account)):
-            bucket = table.get(key) if key is not None else None
-            if bucket is not None:
-                bucket.spend(now, -1.0)
-
-    def succeeded(self, ip: str, account: str) -> None:
-        trusted = self._trusted.pop(account, ())
-        if len(self._trusted) >= MAX_TRACKED:
-            del self._trusted[next(iter(self._trusted))]
-        self._trusted[account] = (ip, *(a for a in trusted if a != ip))[:TRUSTED_PER_ACCOUNT]
-
-    @staticmethod
-    def _bucket(
-        table: dict[str, _Bucket], key: str, rate: float, burst: int, now: float
-    ) -> _Bucket:
-        bucket = table.get(key)
-        if bucket is None:
-            if len(table) >= MAX_TRACKED:
-                for stale in [k for k, b in table.items() if b.level(now) >= b.burst]:
-                    del table[stale]
-                if len(table) >= MAX_TRACKED:
-                    del table[next(iter(table))]  # the oldest: bounded memory wins
-            bucket = table[key] = _Bucket(rate, burst, now)
-        return bucket
 
 
 # --- the rules ----------------------------------------------------------------------------

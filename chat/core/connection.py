@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from chat.core.accounts import Outcome
+from chat.core.accountjobs import Outcome
 from chat.core.hub import LINK_DOWN
 from chat.core.ratelimit import TokenBucket, Verdict
 from chat.core.session import Session

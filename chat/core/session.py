@@ -15,7 +15,7 @@ from chat.protocol.events import Event
 from chat.protocol.text import TEXT
 
 if TYPE_CHECKING:
-    from chat.core.accounts import Job
+    from chat.core.accountjobs import Job
     from chat.core.rooms import Room
 
 

@@ -29,7 +29,7 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chat.core.accounts import AccountStore, Create, Job, Outcome, Verify
+from chat.core.accountjobs import AccountStore, Create, Job, Outcome, Verify
 
 log = structlog.get_logger("chat.accounts")
 T = TypeVar("T")

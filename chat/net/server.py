@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import structlog
 
 from chat.core import ircstate
-from chat.core.accounts import AccountPolicy, Accounts, AccountStore
+from chat.core.accountjobs import AccountStore
+from chat.core.accounts import AccountPolicy, Accounts
 from chat.core.broker import Broker, InProcess
 from chat.core.connection import Policy
 from chat.core.hub import Hub, Limits

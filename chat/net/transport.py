@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from chat.core.accounts import Outcome
+from chat.core.accountjobs import Outcome
 from chat.core.connection import Connection
 from chat.net.tls import HANDSHAKE_TIMEOUT
 from chat.protocol.errors import SLOW_CONSUMER
