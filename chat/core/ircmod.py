@@ -2,10 +2,11 @@
 
 `MODE #room ...`, `KICK`, `INVITE`, `OPER`, `KILL`, `WALLOPS` and the server bans (`SBAN`,
 `UNSBAN`; not standard IRC, as every network has its own K-line command) become the core's
-`Mode`, `Kick`, `Invite`, `Oper`, `Kill`, `ServerBan`, `Wallops` (`chat.core.modcommands` carries
-them out); user modes (`MODE nick`) stay `chat.core.ircquery`'s. `reply` gives the numerics of
-the moderation events addressed to one client (324, 341, 367/368, 381) and `numeric` those of
-the moderation errors (482, 474, 473, 475, 404, 441, 443, 472, 481, 464, 491). No I/O.
+`Mode`, `Kick`, `Invite`, `Oper`, `Kill`, `ServerBan`, `Wallops` (`chat.core.modcommands`
+carries out the room's, `chat.core.opercommands` the server operators'); user modes
+(`MODE nick`) stay `chat.core.ircquery`'s. `reply` gives the numerics of the moderation events
+addressed to one client (324, 341, 367/368, 381) and `numeric` those of the moderation errors
+(482, 474, 473, 475, 404, 441, 443, 472, 481, 464, 491). No I/O.
 """
 
 from __future__ import annotations
