@@ -75,7 +75,8 @@ class ServerOperators:
             c.ServerBan: self._server_ban,
             c.Wallops: self._wallops,
         }
-        hub._handlers.update(handlers)
+        for kind, handler in handlers.items():
+            hub.add_handler(kind, handler)
 
     def admit(self, s: Session) -> bool:
         """A new connection: False (and it is told and closed) if its address is banned."""
