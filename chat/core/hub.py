@@ -14,7 +14,7 @@ outbox makes its session a slow consumer, which the transport cuts outside the f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -131,6 +131,11 @@ class Hub:
         old = self._handlers.get(kind)
         self._handlers[kind] = handler
         return old
+
+    def add_handlers(self, handlers: Mapping[type, Callable[[Session, Any], None]]) -> None:
+        """`add_handler` for each command type of `handlers` (a module of commands)."""
+        for kind, handler in handlers.items():
+            self.add_handler(kind, handler)
 
     def error(self, session: Session, err: ProtocolError) -> None:
         self.stats.errors[err.code] += 1

@@ -12,7 +12,6 @@ Every action is logged as a structlog event `moderation.<action>` and counted in
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chat.core import moderation as m
@@ -43,15 +42,15 @@ class ModCommands:
         self.hub = hub
         self.moderation = hub.moderation  # the rooms' state (chat/core/modstate.py)
         self.counts = hub.stats.moderation
-        handlers: dict[type, Callable[[Session, Any], None]] = {
-            c.Mode: self._mode,
-            c.Kick: self._kick,
-            c.Invite: self._invite,
-            c.Bans: self._bans,
-            c.Mute: self._mute,
-        }
-        for kind, handler in handlers.items():
-            hub.add_handler(kind, handler)
+        hub.add_handlers(
+            {
+                c.Mode: self._mode,
+                c.Kick: self._kick,
+                c.Invite: self._invite,
+                c.Bans: self._bans,
+                c.Mute: self._mute,
+            }
+        )
 
     # --- rooms ------------------------------------------------------------------------------
     def _target(self, s: Session, name: str | None) -> tuple[str, str, Room | None, m.RoomModes]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chat.core import moderation as m
 from chat.core import notes as w
@@ -69,14 +69,14 @@ class ServerOperators:
         """Told when the server bans change (the server saves them: `chat.net.bandb`)."""
         self.verifying = 0
         self.counts = hub.stats.moderation
-        handlers: dict[type, Callable[[Session, Any], None]] = {
-            c.Oper: self._oper,
-            c.Kill: self._kill,
-            c.ServerBan: self._server_ban,
-            c.Wallops: self._wallops,
-        }
-        for kind, handler in handlers.items():
-            hub.add_handler(kind, handler)
+        hub.add_handlers(
+            {
+                c.Oper: self._oper,
+                c.Kill: self._kill,
+                c.ServerBan: self._server_ban,
+                c.Wallops: self._wallops,
+            }
+        )
 
     def admit(self, s: Session) -> bool:
         """A new connection: False (and it is told and closed) if its address is banned."""

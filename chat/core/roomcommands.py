@@ -13,8 +13,7 @@ its own join; a plain join of a text-dialect client shows the room's last lines 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -59,16 +58,16 @@ def room_of(s: Session, name: str | None) -> Room:
 class RoomCommands:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        handlers: dict[type, Callable[[Session, Any], None]] = {
-            c.Join: self.join,
-            c.Part: self._part,
-            c.Topic: self._topic,
-            c.Rooms: self._rooms,
-            c.Who: self._who,
-            c.History: self._history,
-        }
-        for kind, handler in handlers.items():
-            hub.add_handler(kind, handler)
+        hub.add_handlers(
+            {
+                c.Join: self.join,
+                c.Part: self._part,
+                c.Topic: self._topic,
+                c.Rooms: self._rooms,
+                c.Who: self._who,
+                c.History: self._history,
+            }
+        )
 
     def join(self, s: Session, cmd: c.Join) -> None:
         """The `Join` handler; registration calls it too (the default room)."""
