@@ -146,17 +146,11 @@ class Batch:
                 self.settle()
             self.owner = owner
             soon()
+        last = next((run for run in reversed(self.runs) if run[0] is boxes), None)
+        if last is not None and last[1] is skip:  # the same group, the same one skipped
+            last[2].append(data)
         else:
-            for run in reversed(self.runs):
-                if run[0] is boxes:
-                    if run[1] is skip:  # the same group, the same one skipped: one more line
-                        run[2].append(data)
-                        self.size += len(data)
-                        if self.size >= BATCH_BYTES:
-                            self.settle()
-                        return
-                    break
-        self.runs.append((boxes, skip, [data]))
+            self.runs.append((boxes, skip, [data]))
         self.size += len(data)
         if self.size >= BATCH_BYTES:
             self.settle()
